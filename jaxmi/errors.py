@@ -1,0 +1,34 @@
+"""Errors a user can see. Each message says what is wrong, where, what was given and what is allowed.
+
+The CLI catches :class:`JaxmiError` only; any other exception is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+
+class JaxmiError(Exception):
+    """Base class of every error jaxmi raises on purpose."""
+
+
+class DomainError(JaxmiError, ValueError):
+    """An argument is outside the physical domain (T < 0, NaN, wrong shape of J, ...)."""
+
+
+class ConfigError(JaxmiError, ValueError):
+    """A numerical option is invalid (quadrature order, panels, ...)."""
+
+
+class PrecisionError(JaxmiError, RuntimeError):
+    """float64 is not enabled: the T^4 effect is a cancellation that float32 cannot hold."""
+
+
+class SpecError(JaxmiError, ValueError):
+    """A sweep specification (TOML) is malformed."""
+
+
+class StoreError(JaxmiError, OSError):
+    """An output file cannot be written, resumed or read as asked."""
+
+
+class AccuracyWarning(UserWarning):
+    """An input lies outside the domain where the default quadrature is validated."""
