@@ -1,4 +1,4 @@
-"""Errors a user can see. Each message says what is wrong, where, what was given and what is allowed.
+"""Errors a user can see: each message says what is wrong, where, what was given, what is allowed.
 
 The CLI catches :class:`JaxmiError` only; any other exception is a bug and keeps its traceback.
 """

@@ -92,7 +92,7 @@ def points(J: Array, T: Array, V: Array, config: Config = Config()) -> Observabl
 
 
 def generators(T: Array, V: Array, config: Config = Config()) -> tuple[Generator, Generator]:
-    """Generators of a flat batch of (T, V) pairs and their V-derivatives, each with leading (n,)."""
+    """Generators of a flat batch of (T, V) pairs and their V-derivatives, leading axis (n,)."""
 
     def one(t, v):
         return jax.jvp(
