@@ -38,7 +38,7 @@ _PANEL, _NPANEL, _ORDER = 0.5, 80, 24
 def _ray_rule() -> tuple[np.ndarray, np.ndarray]:
     x, w = gauss_legendre(_ORDER)
     lo = _PANEL * np.arange(_NPANEL)[:, None]
-    t = (lo + _PANEL * x).ravel()
+    t = (lo + _PANEL * x[None, :]).ravel()
     rot = np.exp(1j * np.pi / 4)
     return rot * t, rot * np.tile(_PANEL * w, _NPANEL)
 
@@ -49,7 +49,8 @@ def _deviation(x: Array) -> Array:
     e = np.exp(-2.0 * z)
     sech2 = 4.0 * e / (1.0 + e) ** 2
     x = jnp.asarray(x, dtype=float)
-    return phase_minus_one(1, x[..., None] * z**2) @ (w * sech2)
+    z2 = jnp.reshape(z**2, (1,) * x.ndim + (-1,))
+    return phase_minus_one(1, x[..., None] * z2) @ (w * sech2)
 
 
 def one_minus_ic(x: Array) -> Array:

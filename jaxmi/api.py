@@ -26,13 +26,14 @@ def _is_concrete(x) -> bool:
 
 
 def _as_real(name: str, x: ArrayLike) -> Array:
-    try:
-        arr = jnp.asarray(x)
-    except (TypeError, ValueError) as err:
-        raise DomainError(f"{name} must be a real number or array, got {x!r}") from err
-    if not (jnp.issubdtype(arr.dtype, jnp.floating) or jnp.issubdtype(arr.dtype, jnp.integer)):
-        raise DomainError(f"{name} must be real, got dtype {arr.dtype}")
-    return arr.astype(float)
+    if not isinstance(x, jax.Array):
+        try:
+            x = np.asarray(x)
+        except (TypeError, ValueError) as err:
+            raise DomainError(f"{name} must be a real number or array, got {x!r}") from err
+    if np.dtype(x.dtype).kind not in "biuf":
+        raise DomainError(f"{name} must be real, got dtype {x.dtype}")
+    return jnp.asarray(x, dtype=float)
 
 
 def _check_precision() -> None:

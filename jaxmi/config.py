@@ -6,6 +6,7 @@ A new ``Config`` recompiles; new values of J, T or V do not.
 from __future__ import annotations
 
 import dataclasses
+import numbers
 
 from jaxmi.errors import ConfigError
 
@@ -42,13 +43,16 @@ class Config:
     def __post_init__(self) -> None:
         for name in ("order", "window_panels", "tail_panels"):
             value = getattr(self, name)
+            if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+                value = int(value)
+                object.__setattr__(self, name, value)  # numpy integers hash like ints
             if isinstance(value, bool) or not isinstance(value, int) or value < 2:
                 raise ConfigError(f"Config.{name} must be an integer >= 2, got {value!r}")
         if not (isinstance(self.tail_cutoff, (int, float)) and 10.0 <= self.tail_cutoff <= 200.0):
             raise ConfigError(
                 f"Config.tail_cutoff must be a number in [10, 200], got {self.tail_cutoff!r}"
             )
-        if not (isinstance(self.regularization, float) and 0.0 < self.regularization < 1e-6):
+        if not (isinstance(self.regularization, numbers.Real) and 0.0 < self.regularization < 1e-6):
             raise ConfigError(
                 f"Config.regularization must be a float in (0, 1e-6), got {self.regularization!r}"
             )

@@ -134,14 +134,11 @@ def _current_map(d: Array) -> Array:
 def generator(c: Coefficients) -> Generator:
     """The J-independent part of Eqs. 10 and 12 for one (T, V) pair."""
     k0, dk, d0, dd = coupling_matrices(c)
-    w_rl, w_lr = c.w[1], c.w[2]
-    total = w_rl + w_lr
-    pol = jnp.where(total > 0, (w_rl - w_lr) / jnp.where(total > 0, total, 1.0), 0.0)
     return Generator(
         bloch0=_bloch_map(k0),
         dbloch=_bloch_map(dk),
         cur0=_current_map(d0),
         dcur=_current_map(dd),
         V=c.V,
-        pol=pol,
+        pol=c.pol,
     )

@@ -41,12 +41,14 @@ class Coefficients(NamedTuple):
         w: closed-form window integrals [d, RL, LR], shape (..., 3), units vF*k0.
         E2: int W (exp(2 i theta) - 1) d eps for the windows [d, RL, LR], shape (..., 3), complex.
         E4: the same with exp(4 i theta), shape (..., 3), complex.
+        pol: tanh(V/2T) = (w_RL - w_LR)/(w_RL + w_LR), shape (...); sign(V) at T = 0.
     """
 
     V: Array
     w: Array
     E2: Array
     E4: Array
+    pol: Array
 
 
 def fermi(y: Array) -> Array:
@@ -97,9 +99,22 @@ def bose_window(V: Array, T: Array) -> Array:
     """
     t_safe = jnp.where(T > 0, T, 1.0)
     z = 0.5 * V / t_safe
-    z_safe = jnp.where(z == 0, 1.0, z)
-    zcoth = jnp.where(z == 0, 1.0, z_safe / jnp.tanh(z_safe))
+    # Below |z| = 1e-3 the series (error < 1e-20): z / tanh(z) has tangent 1/tanh z - z/sinh^2 z,
+    # inf - inf once z^2 underflows.
+    small = jnp.abs(z) < 1e-3
+    z_safe = jnp.where(small, 1.0, z)
+    zcoth = jnp.where(small, 1.0 + z * z / 3.0 - z**4 / 45.0, z_safe / jnp.tanh(z_safe))
     return jnp.where(T > 0, T * zcoth, 0.5 * jnp.abs(V))
+
+
+def polarization_factor(V: Array, T: Array) -> Array:
+    """tanh(V/2T), the texture-free drive of the impurity polarisation; sign(V) at T = 0.
+
+    Written directly rather than as the ratio of window integrals, whose tangent is inf - inf
+    when the windows are tiny (T = 0, V -> 0).
+    """
+    t_safe = jnp.where(T > 0, T, 1.0)
+    return jnp.where(T > 0, jnp.tanh(0.5 * V / t_safe), jnp.sign(V))
 
 
 def closed_form_windows(T: Array, V: Array) -> Array:
@@ -117,8 +132,10 @@ def coefficients(T: Array, V: Array, *, config: Config = Config()) -> Coefficien
     T = jnp.asarray(T, dtype=float)
     V = jnp.asarray(V, dtype=float)
     eps, wts = contour(T, V, config)
-    win = windows(eps, T, V) * (2.0 * wts)
+    win = windows(eps, T, V) * (2.0 * wts)[None, :]
     th = texture.theta(eps)
     e2 = win @ texture.phase_minus_one(2, th)
     e4 = win @ texture.phase_minus_one(4, th)
-    return Coefficients(V=V, w=closed_form_windows(T, V), E2=e2, E4=e4)
+    return Coefficients(
+        V=V, w=closed_form_windows(T, V), E2=e2, E4=e4, pol=polarization_factor(V, T)
+    )

@@ -56,7 +56,7 @@ def composite(breaks: Array, order: int) -> tuple[Array, Array]:
     """
     x, w = gauss_legendre(order)
     lo, width = breaks[:-1, None], (breaks[1:] - breaks[:-1])[:, None]
-    return (lo + width * x).ravel(), (width * w).ravel()
+    return (lo + width * x[None, :]).ravel(), (width * w[None, :]).ravel()
 
 
 def window_breaks(a: Array, T: Array, panels: int) -> Array:

@@ -1,0 +1,23 @@
+"""Strict JAX for the whole suite, and hypothesis profiles.
+
+float64 comes from importing jaxmi (its one documented switch); here rank promotion raises, so a
+silent broadcast in the engine is a test failure. Profiles: "ci" (default, bounded examples and
+no deadline: the first call of a jitted function compiles) and "thorough" (HYPOTHESIS_PROFILE).
+"""
+
+import os
+
+import jax
+from hypothesis import HealthCheck, settings
+
+import jaxmi  # noqa: F401  (enables float64)
+
+jax.config.update("jax_numpy_rank_promotion", "raise")
+
+settings.register_profile(
+    "ci", max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile(
+    "thorough", max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))

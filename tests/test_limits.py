@@ -1,0 +1,203 @@
+"""Physical limits, degenerate generators, gradients, dtypes and input errors (issue 2, item 5)."""
+
+import os
+import subprocess
+import sys
+import warnings
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jaxmi
+
+
+def _fd(f, x, h):
+    """Central difference with one Richardson step: error O(h^4)."""
+    d1 = (f(x + h) - f(x - h)) / (2 * h)
+    d2 = (f(x + h / 2) - f(x - h / 2)) / h
+    return (4 * d2 - d1) / 3
+
+
+def test_zero_temperature_is_the_limit_of_small_temperature():
+    # T = 0 has its own exact code path (step windows, Leibniz term of the moving window edge).
+    # The T -> 0 approach is linear in T/V (Eq. 18's 1 + 4/u at large u, test_asymptotics.py), so
+    # compare the T = 0 value with a linear extrapolation from u = 1000 and 2000: rtol 1e-5.
+    J, V = [0.3, -0.5, 0.7], 0.4
+    g0 = float(jaxmi.conductance(J, 0.0, V))
+    g1, g2 = (float(jaxmi.conductance(J, V / (2 * u), V)) for u in (1000.0, 2000.0))
+    assert 2 * g2 - g1 == pytest.approx(g0, rel=1e-5)
+
+
+def test_zero_temperature_zero_bias_is_the_texture_free_limit():
+    # T = V = 0: no phase space, the texture drops out: dG = -(Jx^2-Jy^2)^2 / (2 (Jx^2+Jy^2))
+    # (Eq. 14 at T -> 0) and rho = 1/2 (no rates at all: the state reached from rho = 1/2).
+    J = np.array([0.3, -0.5, 0.7])
+    out = jaxmi.evaluate(J, 0.0, 0.0)
+    want = -((J[0] ** 2 - J[1] ** 2) ** 2) / (2 * (J[0] ** 2 + J[1] ** 2))
+    assert float(out.conductance) == pytest.approx(want, rel=1e-14)
+    assert float(out.current) == 0.0
+    np.testing.assert_array_equal(np.asarray(out.density_matrix), 0.5 * np.eye(2))
+
+
+@pytest.mark.parametrize(
+    "J", [[0.3, 0.0, 0.0], [0.0, 0.3, 0.0], [0.0, 0.0, 0.3], [0.0, 0.0, 0.0], [0.3, 0.0, 1e-30]]
+)
+@pytest.mark.parametrize("TV", [(0.1, 0.0), (0.1, 0.3), (0.0, 0.3), (0.0, 0.0)])
+def test_degenerate_generator_reached_from_half(J, TV):
+    # A single non-zero coupling is pure dephasing: every rho diagonal in that spin axis is
+    # stationary. DESIGN.md: return the state reached from rho = 1/2, i.e. rho = 1/2 exactly,
+    # finite values and finite gradients (w.r.t. J, T, V).
+    T, V = TV
+    out = jaxmi.evaluate(J, T, V)
+    np.testing.assert_allclose(np.asarray(out.density_matrix), 0.5 * np.eye(2), atol=1e-15)
+    grads = jax.grad(lambda j, t, v: jaxmi.conductance(j, t, v), argnums=(0, 1, 2))(
+        jnp.asarray(J), jnp.asarray(T), jnp.asarray(V)
+    )
+    for g in grads:
+        assert np.all(np.isfinite(np.asarray(g)))
+
+
+def test_degenerate_state_against_least_squares():
+    # The reached state from the regularized resolvent must equal the minimum-norm least-squares
+    # solution of M r = -b when the null space is orthogonal to the drive (single coupling:
+    # b = 0, M symmetric): both are r = 0. Near-degenerate J = (0.3, 1e-4, 1e-4) is unique and
+    # continuous: compare with an lstsq solve of the same Bloch system (rtol 1e-8).
+    from jaxmi.generator import generator
+    from jaxmi.integrals import coefficients
+
+    J = jnp.array([0.3, 1e-4, 1e-4])
+    gen = generator(coefficients(0.1, 0.2))
+    jj = (J[:, None] * J[None, :]).reshape(9)
+    mb = np.asarray(jnp.tensordot(jj, gen.bloch0 + gen.dbloch, axes=1))
+    r_lstsq = np.linalg.lstsq(mb[:, 1:], -mb[:, 0], rcond=None)[0]
+    r = 2 * np.asarray(jaxmi.spin(J, 0.1, 0.2))
+    np.testing.assert_allclose(r, r_lstsq, rtol=1e-8, atol=1e-14)
+
+
+@pytest.mark.parametrize(
+    "J, T, V",
+    [
+        ([0.3, -0.5, 0.7], 0.1, 0.05),
+        ([0.25, 0.25, 0.25], 0.05, 0.02),
+        ([0.25, 0.0, 0.35], 0.2, 0.0),
+        ([0.3, 0.0, 0.0], 0.1, 0.1),  # degenerate generator
+        ([0.3, -0.5, 0.7], 0.0, 0.3),  # T = 0
+    ],
+)
+def test_gradients_against_finite_differences(J, T, V):
+    # Gradients w.r.t. J, T and V of conductance (what fitting uses) against Richardson central
+    # differences, h = 1e-3 relative: truncation O(h^4) ~ 1e-12, roundoff ~1e-16/h ~ 1e-13.
+    # rtol 1e-7 leaves room for both, atol 1e-10 for derivatives that vanish. At T = 0 only J, V
+    # (the T-derivative at exactly T = 0 is one-sided and not defined here).
+    J = np.asarray(J, float)
+    gJ, gT, gV = jax.grad(jaxmi.conductance, argnums=(0, 1, 2))(J, T, V)
+    for k in range(3):
+        e = np.eye(3)[k]
+        fd = _fd(lambda x, e=e: float(jaxmi.conductance(J + x * e, T, V)), 0.0, 1e-3)
+        assert float(gJ[k]) == pytest.approx(fd, rel=1e-7, abs=1e-10)
+    fd_v = _fd(lambda x: float(jaxmi.conductance(J, T, x)), V, 1e-3 * max(T, 0.1))
+    assert float(gV) == pytest.approx(fd_v, rel=1e-6, abs=1e-10)
+    if T > 0:
+        fd_t = _fd(lambda x: float(jaxmi.conductance(J, x, V)), T, 1e-3 * T)
+        assert float(gT) == pytest.approx(fd_t, rel=1e-6, abs=1e-10)
+
+
+def test_conductance_is_d_current_dv():
+    # Contract: conductance == d current / dV exactly (same units). Against finite differences of
+    # the current: rtol 1e-8 (h = 1e-3, Richardson).
+    J, T = np.array([0.3, -0.5, 0.7]), 0.15
+    for V in [0.0, 0.1, 0.8]:
+        fd = _fd(lambda v: float(jaxmi.current(J, T, v)), V, 1e-3)
+        assert float(jaxmi.conductance(J, T, V)) == pytest.approx(fd, rel=1e-8, abs=1e-13)
+
+
+def test_outputs_are_float64():
+    out = jaxmi.evaluate([0.3, 0.2, 0.1], 0.1, 0.1)
+    assert out.conductance.dtype == jnp.float64
+    assert out.current.dtype == jnp.float64
+    assert out.spin.dtype == jnp.float64
+    assert out.density_matrix.dtype == jnp.complex128
+
+
+def test_broadcasting_shapes():
+    J = np.full((4, 1, 3), 0.2)
+    T = np.linspace(0.01, 0.3, 5)
+    out = jaxmi.evaluate(J, T, 0.1)
+    assert out.current.shape == (4, 5)
+    assert out.conductance.shape == (4, 5)
+    assert out.spin.shape == (4, 5, 3)
+    assert out.density_matrix.shape == (4, 5, 2, 2)
+    assert jaxmi.conductance([0.1, 0.2, 0.3], 0.1, np.zeros((2, 3))).shape == (2, 3)
+
+
+def test_jit_and_vmap_compatible():
+    f = jax.jit(lambda j, t, v: jaxmi.conductance(j, t, v))
+    a = f(jnp.array([0.3, 0.2, 0.1]), 0.1, 0.05)
+    b = jax.vmap(lambda t: jaxmi.conductance(jnp.array([0.3, 0.2, 0.1]), t, 0.05))(
+        jnp.array([0.1, 0.2])
+    )
+    assert float(a) == pytest.approx(float(b[0]), rel=1e-15)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (([0.1, 0.2], 0.1, 0.0), "J must have shape (..., 3) for (Jx, Jy, Jz), got shape (2,)"),
+        ((0.1, 0.1, 0.0), "J must have shape (..., 3) for (Jx, Jy, Jz), got shape ()"),
+        (([0.1, 0.2, 0.3], -0.1, 0.0), "T must be >= 0 (units of vF*k0), got -0.1 at index ()"),
+        (([0.1, 0.2, 0.3], np.nan, 0.0), "T must be finite, got nan at index ()"),
+        (([0.1, np.inf, 0.3], 0.1, 0.0), "J must be finite, got inf at index (1,)"),
+        (([0.1, 0.2, 0.3], 0.1, [0.0, np.nan]), "V must be finite, got nan at index (1,)"),
+        (([0.1, 0.2, 0.3], [0.1, 0.2], [0.0, 0.1, 0.2]), "J (..., 3), T and V must broadcast"),
+        (([0.1, 0.2, 0.3], 0.1, 1j), "V must be real, got dtype complex128"),
+        ((["a", "b", "c"], 0.1, 0.0), "J must be real"),
+    ],
+)
+def test_bad_input_clear_error(args, message):
+    with pytest.raises(jaxmi.DomainError) as info:
+        jaxmi.conductance(*args)
+    assert message in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_outside_validated_domain_warns():
+    with pytest.warns(jaxmi.AccuracyWarning, match="outside the validated domain"):
+        jaxmi.conductance([0.1, 0.2, 0.3], 2.0, 0.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        jaxmi.conductance([0.1, 0.2, 0.3], 1.0, 2.0)  # edge of the domain: no warning
+
+
+def test_bad_config_clear_error():
+    with pytest.raises(jaxmi.ConfigError, match="Config.order must be an integer >= 2, got 1"):
+        jaxmi.Config(order=1)
+
+
+def _run(code: str, **env) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        check=False,
+    )
+
+
+def test_float32_session_is_refused():
+    # An explicit JAX_ENABLE_X64=0 is respected, and jaxmi then refuses to compute.
+    r = _run("import jaxmi; jaxmi.conductance([0.1,0.2,0.3],0.1,0.0)", JAX_ENABLE_X64="0")
+    assert r.returncode != 0
+    assert "jaxmi.errors.PrecisionError: jaxmi needs float64" in r.stderr
+
+
+def test_physics_core_does_not_import_io():
+    # STYLE.md section 1: the physics never imports sweep/IO/CLI code.
+    r = _run(
+        "import sys, jaxmi, jaxmi.observables, jaxmi.analytic;"
+        "bad = [m for m in sys.modules if m == 'h5py' or m.startswith('jaxmi.sweep')"
+        " or m == 'jaxmi.cli' or m == 'tqdm'];"
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
