@@ -65,26 +65,33 @@ _C = np.array([np.diag([0.0, 0.0, 1.0]), np.outer(_U_RL, _U_LR), np.outer(_U_LR,
 _T = np.einsum("kjm,wmn,qln->wkqjl", _B, _C, _B)
 
 
-class Generator(NamedTuple):
-    """Linear maps from the nine products jj = (J_j J_l) to the Bloch equation and current.
+#: The six distinct products J_j J_l of a symmetric jj, in this order.
+PAIRS = ((0, 0), (1, 1), (2, 2), (0, 1), (0, 2), (1, 2))
+#: Columns of Generator.forms: quadratic forms in J needed per J (x-z block; y decouples).
+COLUMNS = (
+    "Mxx", "Mxz", "Mzx", "Mzz",  # Bloch matrix, texture-free + deviation
+    "dMxz", "dMzz",  # deviation of its z column (acts on r0 = (0, 0, rz0))
+    "dbx", "dbz",  # deviation of the drive
+    "c0x", "c0z",  # texture-free current, r-linear part
+    "dc", "dcx", "dcz",  # deviation of the current: constant and r-linear parts
+)
 
-    Shapes are for one (T, V) pair; batches add leading axes. All real, units vF*k0.
+
+class Generator(NamedTuple):
+    """Everything Eqs. 10 and 12 need from one (T, V) pair, as quadratic forms in J.
+
+    For diagonal J the y component of the Bloch vector decouples (its row and column carry no
+    x, z or drive entries, checked in tests/test_generator.py) and is 0 in the stationary
+    state, so only the x-z block is kept. Each column of ``forms`` (named in ``COLUMNS``) is a
+    quadratic form: value = sum_p jj6[p] forms[p, col], with jj6 = J_j J_l over ``PAIRS``.
 
     Attributes:
-        bloch0: (9, 3, 4); [M | b] = jj @ bloch0 gives the texture-free Bloch matrix M (3, 3)
-            (columns 1..3) and drive b (column 0).
-        dbloch: (9, 3, 4); the texture deviation of the same.
-        cur0: (9, 4); I = jj @ cur0 @ (1, r): texture-free current functional.
-        dcur: (9, 4); its texture deviation.
+        forms: (6, 13) real, units vF*k0 (batches add leading axes).
         V: bias, shape ().
-        pol: tanh(V / 2T), shape (); the texture-free polarisation factor (sign(V) at T = 0,
-            0 at T = V = 0).
+        pol: tanh(V/2T), shape () (sign(V) at T = 0).
     """
 
-    bloch0: Array
-    dbloch: Array
-    cur0: Array
-    dcur: Array
+    forms: Array
     V: Array
     pol: Array
 
@@ -123,22 +130,36 @@ def coupling_matrices(c: Coefficients) -> tuple[Array, Array, Array, Array]:
     return k0, dk, d0, dd
 
 
-def _bloch_map(k: Array) -> Array:
+def bloch_map(k: Array) -> Array:
+    """[b | M] as a linear map of the nine jj = J_j J_l: (9, 3, 4), real (generic, any k)."""
     return jnp.real(k.reshape(9, 1, 1) * _LB)
 
 
-def _current_map(d: Array) -> Array:
+def current_map(d: Array) -> Array:
+    """(const, r-linear) current coefficients as a linear map of jj: (9, 4), real."""
     return 2.0 * jnp.real(d.reshape(9, 1) * _TR)
+
+
+def _symmetric(x: Array) -> Array:
+    """Fold a map over the nine (j, l) into the six distinct pairs: (9, ...) -> (6, ...)."""
+    x = x.reshape(3, 3, *x.shape[1:])
+    return jnp.stack([x[j, k] if j == k else x[j, k] + x[k, j] for j, k in PAIRS])
 
 
 def generator(c: Coefficients) -> Generator:
     """The J-independent part of Eqs. 10 and 12 for one (T, V) pair."""
     k0, dk, d0, dd = coupling_matrices(c)
-    return Generator(
-        bloch0=_bloch_map(k0),
-        dbloch=_bloch_map(dk),
-        cur0=_current_map(d0),
-        dcur=_current_map(dd),
-        V=c.V,
-        pol=c.pol,
-    )
+    m0, dm = _symmetric(bloch_map(k0)), _symmetric(bloch_map(dk))  # (6, 3, 4): [b | Mx My Mz]
+    c0, dc = _symmetric(current_map(d0)), _symmetric(current_map(dd))  # (6, 4): [1 | rx ry rz]
+    m = m0 + dm
+    forms = jnp.stack(
+        [
+            m[:, 0, 1], m[:, 0, 3], m[:, 2, 1], m[:, 2, 3],
+            dm[:, 0, 3], dm[:, 2, 3],
+            dm[:, 0, 0], dm[:, 2, 0],
+            c0[:, 1], c0[:, 3],
+            dc[:, 0], dc[:, 1], dc[:, 3],
+        ],
+        axis=-1,
+    )  # fmt: skip
+    return Generator(forms=forms, V=c.V, pol=c.pol)

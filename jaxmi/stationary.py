@@ -12,6 +12,8 @@ for r directly loses ~1e-16 / T^4 relative (1e-4 at T = 1e-3), the deviation for
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 from jax import Array
@@ -27,18 +29,19 @@ def safe_ratio(num: Array, den: Array) -> Array:
     return jnp.where(ok, num / jnp.where(ok, den, 1.0), 0.0)
 
 
-def free_state(J: Array, pol: Array) -> Array:
-    """Texture-free stationary r0 = (0, 0, 2 Jx Jy pol / (Jx^2 + Jy^2)), shape (3,).
+def free_polarization(J: Array, pol: Array) -> Array:
+    """Texture-free stationary rz0 = 2 Jx Jy pol / (Jx^2 + Jy^2) (rho = 1/2 + rz0 S^z).
 
-    At Jx = Jy = 0 there is no spin flip at all; the state reached from rho = 1/2 is r0 = 0.
+    At Jx = Jy = 0 there is no spin flip at all; the state reached from rho = 1/2 is rz0 = 0.
     """
-    jx, jy = J[0], J[1]
-    rz = 2.0 * safe_ratio(jx * jy, jx * jx + jy * jy) * pol
-    return jnp.stack([jnp.zeros_like(rz), jnp.zeros_like(rz), rz])
+    jx, jy = J[..., 0], J[..., 1]
+    return 2.0 * safe_ratio(jx * jy, jx * jx + jy * jy) * pol
 
 
-def reached_state_solve(m: Array, rhs: Array, regularization: float) -> Array:
-    """x = -(M - delta s)^{-1} rhs: the stationary limit of dx/dt = M x + rhs from x(0) = 0.
+def reached_state_solve(
+    m: tuple[Array, Array, Array, Array], rhs: tuple[Array, Array], regularization: float
+) -> tuple[Array, Array]:
+    """x = -(M - delta s)^{-1} rhs for the 2x2 x-z block: the limit of dx/dt = M x + rhs, x(0) = 0.
 
     For a stable M (the Bloch matrix of a Lindblad generator), (delta - M)^{-1} rhs is the
     Laplace transform at delta of the trajectory started at rho = 1/2; as delta -> 0 it tends to
@@ -46,17 +49,24 @@ def reached_state_solve(m: Array, rhs: Array, regularization: float) -> Array:
     coupling: pure dephasing; J = 0; T = V = 0) this returns the state reached from rho = 1/2,
     finite, with finite gradients, and where it is unique it changes the result by a relative
     ~delta / (smallest decay rate / largest): negligible unless a coupling is below
-    ~sqrt(delta) of the largest.
+    ~sqrt(delta) of the largest. Cramer's rule: no pivoting, a few flops per J.
 
     The scale s = max |M_ij| is held out of the gradient (the result does not depend on it to
     first order in delta).
 
     Args:
-        m: Bloch matrix (3, 3), real, eigenvalues with Re <= 0.
-        rhs: drive (3,).
+        m: (Mxx, Mxz, Mzx, Mzz), each of the batch shape; eigenvalues with Re <= 0.
+        rhs: (rx, rz).
         regularization: delta, relative to s.
+
+    Returns:
+        (x_x, x_z).
     """
-    s = jax.lax.stop_gradient(jnp.max(jnp.abs(m)))
+    mxx, mxz, mzx, mzz = m
+    largest = functools.reduce(jnp.maximum, (jnp.abs(x) for x in m))
+    s = jax.lax.stop_gradient(largest)
     s = jnp.where(s > 0, s, 1.0)
-    shifted = m / s - regularization * jnp.eye(3)
-    return -jnp.linalg.solve(shifted, rhs / s)
+    a, b, c, d = mxx / s - regularization, mxz / s, mzx / s, mzz / s - regularization
+    ux, uz = rhs[0] / s, rhs[1] / s
+    det = a * d - b * c
+    return -(d * ux - b * uz) / det, -(a * uz - c * ux) / det
