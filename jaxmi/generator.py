@@ -20,8 +20,10 @@ into a texture-free part (closed form) and a texture deviation (from the E_n int
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import Array
@@ -68,6 +70,7 @@ _T = np.einsum("kjm,wmn,qln->wkqjl", _B, _C, _B)
 #: The six distinct products J_j J_l of a symmetric jj, in this order.
 PAIRS = ((0, 0), (1, 1), (2, 2), (0, 1), (0, 2), (1, 2))
 #: Columns of Generator.forms: quadratic forms in J needed per J (x-z block; y decouples).
+# fmt: off
 COLUMNS = (
     "Mxx", "Mxz", "Mzx", "Mzz",  # Bloch matrix, texture-free + deviation
     "dMxz", "dMzz",  # deviation of its z column (acts on r0 = (0, 0, rz0))
@@ -75,6 +78,7 @@ COLUMNS = (
     "c0x", "c0z",  # texture-free current, r-linear part
     "dc", "dcx", "dcz",  # deviation of the current: constant and r-linear parts
 )
+# fmt: on
 
 
 class Generator(NamedTuple):
@@ -146,13 +150,12 @@ def _symmetric(x: Array) -> Array:
     return jnp.stack([x[j, k] if j == k else x[j, k] + x[k, j] for j, k in PAIRS])
 
 
-def generator(c: Coefficients) -> Generator:
-    """The J-independent part of Eqs. 10 and 12 for one (T, V) pair."""
-    k0, dk, d0, dd = coupling_matrices(c)
+def _forms_from_matrices(k0: Array, dk: Array, d0: Array, dd: Array) -> Array:
+    """Generator.forms (6, 13) from the split K and D matrices (see COLUMNS)."""
     m0, dm = _symmetric(bloch_map(k0)), _symmetric(bloch_map(dk))  # (6, 3, 4): [b | Mx My Mz]
     c0, dc = _symmetric(current_map(d0)), _symmetric(current_map(dd))  # (6, 4): [1 | rx ry rz]
     m = m0 + dm
-    forms = jnp.stack(
+    return jnp.stack(
         [
             m[:, 0, 1], m[:, 0, 3], m[:, 2, 1], m[:, 2, 3],
             dm[:, 0, 3], dm[:, 2, 3],
@@ -162,4 +165,39 @@ def generator(c: Coefficients) -> Generator:
         ],
         axis=-1,
     )  # fmt: skip
+
+
+def _flat(c: Coefficients) -> Array:
+    """The 15 real numbers of one (T, V) pair: w (3), Re E2, Im E2, Re E4, Im E4 (3 each)."""
+    return jnp.concatenate(
+        [c.w, jnp.real(c.E2), jnp.imag(c.E2), jnp.real(c.E4), jnp.imag(c.E4)], axis=-1
+    )
+
+
+def _unflat(x: Array) -> Coefficients:
+    z = jnp.zeros(())
+    return Coefficients(V=z, w=x[0:3], E2=x[3:6] + 1j * x[6:9], E4=x[9:12] + 1j * x[12:15], pol=z)
+
+
+@functools.cache
+def forms_map() -> np.ndarray:
+    """The linear map (15,) -> (6, 13) from the flat coefficients to Generator.forms.
+
+    Everything from the integrals to the quadratic forms is linear, so the explicit algebra above
+    (Pauli matrices, rotation, chiral products) is run once, on unit vectors, and the hot path is
+    one small matrix product.
+    """
+    one = jax.jit(jax.vmap(lambda e: _forms_from_matrices(*coupling_matrices(_unflat(e)))))
+    with jax.ensure_compile_time_eval():  # may first be called while tracing
+        return np.asarray(one(np.eye(15)))
+
+
+def generator(c: Coefficients) -> Generator:
+    """The J-independent part of Eqs. 10 and 12 for one (T, V) pair."""
+    forms = jnp.tensordot(_flat(c), jnp.asarray(forms_map()), axes=1)
     return Generator(forms=forms, V=c.V, pol=c.pol)
+
+
+def generator_explicit(c: Coefficients) -> Generator:
+    """The same as :func:`generator`, through the explicit algebra (a test reference)."""
+    return Generator(forms=_forms_from_matrices(*coupling_matrices(c)), V=c.V, pol=c.pol)

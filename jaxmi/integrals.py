@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import jax
 import jax.numpy as jnp
 from jax import Array
 
@@ -51,43 +52,38 @@ class Coefficients(NamedTuple):
     pol: Array
 
 
-def fermi(y: Array) -> Array:
-    """Fermi function 1 / (exp(y) + 1) for complex y = (eps - mu)/T, overflow-free.
+def fermi_pair(y: Array) -> tuple[Array, Array]:
+    """(f(y), 1 - f(y)) for complex y = (eps - mu)/T, f(y) = 1/(exp(y) + 1), overflow-free.
 
-    The naive form overflows for Re(y) >> 1 (inf/inf = NaN, also in tangents); this one only
-    ever exponentiates numbers with non-positive real part.
+    The naive form overflows for Re(y) >> 1 (inf/inf = NaN, also in tangents), and 1 - f as a
+    difference loses the relative precision of an exponentially small window. Here one
+    exponential with non-positive real part serves both.
     """
     pos = jnp.real(y) >= 0
     e = jnp.exp(jnp.where(pos, -y, y))
-    return jnp.where(pos, e / (1.0 + e), 1.0 / (1.0 + e))
+    small, large = e / (1.0 + e), 1.0 / (1.0 + e)
+    return jnp.where(pos, small, large), jnp.where(pos, large, small)
 
 
-def step(x: Array) -> Array:
-    """T = 0 limit of the Fermi function of x = eps - mu (real part decides; 1/2 at 0)."""
+def step_pair(x: Array) -> tuple[Array, Array]:
+    """T = 0 limit of (f, 1 - f) at x = eps - mu: the real part decides; 1/2 at 0."""
     r = jnp.real(x)
-    return jnp.where(r < 0, 1.0, jnp.where(r > 0, 0.0, 0.5))
+    f = jnp.where(r < 0, 1.0, jnp.where(r > 0, 0.0, 0.5))
+    return f, 1.0 - f
 
 
-def occupations(eps: Array, T: Array, V: Array) -> tuple[Array, Array]:
-    """(f_R, f_L) at (complex) eps, Eq. 11, with the exact step limit at T = 0."""
+def occupations(x: Array, T: Array) -> tuple[Array, Array]:
+    """(f, 1 - f) at x = eps - mu (complex), Eq. 11, with the exact step limit at T = 0."""
     t_safe = jnp.where(T > 0, T, 1.0)
-    xr, xl = eps - 0.5 * V, eps + 0.5 * V
-    fr = jnp.where(T > 0, fermi(xr / t_safe), step(xr))
-    fl = jnp.where(T > 0, fermi(xl / t_safe), step(xl))
-    return fr, fl
+    f, h = fermi_pair(x / t_safe)
+    f0, h0 = step_pair(x)
+    return jnp.where(T > 0, f, f0), jnp.where(T > 0, h, h0)
 
 
 def windows(eps: Array, T: Array, V: Array) -> Array:
-    """Windows [W_RR + W_LL, W_RL, W_LR] at eps, shape (3, *eps.shape).
-
-    1 - f(y) is written as f(-y) so that a window that is exponentially small is computed
-    with full relative precision, not as a difference of numbers near 1.
-    """
-    t_safe = jnp.where(T > 0, T, 1.0)
-    xr, xl = eps - 0.5 * V, eps + 0.5 * V
-    fr, fl = occupations(eps, T, V)
-    hr = jnp.where(T > 0, fermi(-xr / t_safe), 1.0 - step(xr))
-    hl = jnp.where(T > 0, fermi(-xl / t_safe), 1.0 - step(xl))
+    """Windows [W_RR + W_LL, W_RL, W_LR] at eps, shape (3, *eps.shape), Eq. 11."""
+    fr, hr = occupations(eps - 0.5 * V, T)
+    fl, hl = occupations(eps + 0.5 * V, T)
     return jnp.stack([fr * hr + fl * hl, fr * hl, fl * hr])
 
 
@@ -133,9 +129,23 @@ def coefficients(T: Array, V: Array, *, config: Config = Config()) -> Coefficien
     V = jnp.asarray(V, dtype=float)
     eps, wts = contour(T, V, config)
     win = windows(eps, T, V) * (2.0 * wts)[None, :]
-    th = texture.theta(eps)
-    e2 = win @ texture.phase_minus_one(2, th)
-    e4 = win @ texture.phase_minus_one(4, th)
+    u2 = texture.phase_minus_one(2, texture.theta(eps))
+    u4 = u2 * (u2 + 2.0)  # exp(4 i theta) - 1, no cancellation
+    e2 = win @ u2
+    e4 = win @ u4
+    # T = 0: the windows are steps at eps = a = |V|/2 and the nodes do not move with V, so the
+    # Leibniz term of d/dV is added explicitly, as the value-free Taylor terms
+    # 2 W(a-) [da u_n(a) + da^2/2 u_n'(a)] with da = a - stop_gradient(a): first derivative
+    # 2 W u_n(a) a', second 2 W u_n'(a) a'^2 (a'' = 0), as for int_0^a. W(a-) = 1 for W_RL
+    # (V > 0) or W_LR (V < 0), 0 for W_d; the integrand's own V-dependence is through steps.
+    a = 0.5 * jnp.abs(V)
+    da = jnp.where(T > 0, 0.0, a - jax.lax.stop_gradient(a))
+    edge = jnp.stack([jnp.zeros_like(V), (V > 0).astype(float), (V < 0).astype(float)])
+    a0 = jax.lax.stop_gradient(a)
+    u2a = texture.phase_minus_one(2, texture.theta(a0))
+    du2a = 4j * a0 * (u2a + 1.0)  # d/da exp(2 i a^2)
+    e2 = e2 + 2.0 * edge * (da * u2a + 0.5 * da * da * du2a)
+    e4 = e4 + 2.0 * edge * (da * u2a * (u2a + 2.0) + da * da * du2a * (u2a + 1.0))
     return Coefficients(
         V=V, w=closed_form_windows(T, V), E2=e2, E4=e4, pol=polarization_factor(V, T)
     )

@@ -18,6 +18,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import Array
 
 from jaxmi.config import Config
@@ -25,7 +26,8 @@ from jaxmi.generator import COLUMNS, PAIRS, Generator, generator
 from jaxmi.integrals import coefficients
 from jaxmi.stationary import free_polarization, reached_state_solve, safe_ratio
 
-_PAULI = jnp.array([[[0, 1], [1, 0]], [[0, -1j], [1j, 0]], [[1, 0], [0, -1]]], dtype=complex)
+# numpy, not jnp: a module constant must not become a tracer if first imported under jit.
+_PAULI = np.array([[[0, 1], [1, 0]], [[0, -1j], [1j, 0]], [[1, 0], [0, -1]]], dtype=complex)
 
 
 def density_from_spin(spin: Array) -> Array:

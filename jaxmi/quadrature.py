@@ -17,8 +17,9 @@ grow like T^2).
 
 All node positions depend on (T, V) only through ``a``, the grading ratio and the ray length.
 The value of a contour integral does not depend on where the contour runs, so these enter
-under ``stop_gradient`` -- except ``a`` at T = 0, where the window end is a real step of the
-integrand and its motion gives the Leibniz term of d/dV.
+under ``stop_gradient``: the nodes carry no tangent, and derivatives w.r.t. T and V only flow
+through the Fermi functions. At T = 0 the window end is a true step of the integrand; its
+motion (the Leibniz term of d/dV) is added by jaxmi.integrals.coefficients.
 """
 
 from __future__ import annotations
@@ -91,8 +92,7 @@ def contour(T: Array, V: Array, config: Config) -> tuple[Array, Array]:
         (eps, weights): complex arrays of shape (config.nodes,); ``sum(weights * g(eps))``
         approximates ``int_0^inf g(eps) d eps`` for g analytic in the swept region.
     """
-    a_exact = 0.5 * jnp.abs(V)
-    a = jnp.where(T > 0, jax.lax.stop_gradient(a_exact), a_exact)
+    a = jax.lax.stop_gradient(0.5 * jnp.abs(V))
     xw, ww = composite(window_breaks(a, T, config.window_panels), config.order)
     tr, wr = composite(ray_breaks(T, config.tail_panels, config.tail_cutoff), config.order)
     eps = jnp.concatenate([xw.astype(complex), a + _RAY * tr])

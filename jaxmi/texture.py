@@ -8,12 +8,13 @@ the energy integrals run along a contour in the complex plane.
 from __future__ import annotations
 
 import jax.numpy as jnp
+import numpy as np
 from jax import Array
 
-SIGMA = (
-    jnp.array([[0, 1], [1, 0]], dtype=complex),
-    jnp.array([[0, -1j], [1j, 0]], dtype=complex),
-    jnp.array([[1, 0], [0, -1]], dtype=complex),
+SIGMA = (  # numpy constants: safe to import under a jit trace
+    np.array([[0, 1], [1, 0]], dtype=complex),
+    np.array([[0, -1j], [1j, 0]], dtype=complex),
+    np.array([[1, 0], [0, -1]], dtype=complex),
 )
 
 
@@ -43,16 +44,10 @@ def rotation_matrix(eps: Array) -> Array:
 
 
 def phase_minus_one(n: int, th: Array) -> Array:
-    """exp(i n theta) - 1 for Im(theta) >= 0 (the upper contour of jaxmi.quadrature).
+    """exp(i n theta) - 1 for complex theta with Im(theta) >= 0 (the upper contour).
 
-    Near theta = 0 it is written as 2i sin(n theta/2) exp(i n theta/2): the naive form loses all
-    digits of its real part, cos(n theta) - 1 ~ -(n theta)^2/2, and for small theta (the T^4
-    regime) that deviation is the whole answer. Far out on the contour the product form is
-    inf * 0 (sin grows like exp(Im), exp decays), so there the plain exp(i n theta) - 1 is used,
-    which is bounded by 2 for Im(theta) >= 0 and has no cancellation once |n theta| > 1/2.
+    Evaluated as expm1: the naive form loses all digits of its real part,
+    cos(n theta) - 1 ~ -(n theta)^2/2, when theta is small, and for small theta (the T^4 regime)
+    that deviation is the whole answer. Bounded by 2 where Im(theta) >= 0.
     """
-    h = 0.5 * n * th
-    small = jnp.abs(h) < 0.25
-    hs = jnp.where(small, h, 0.0)
-    hl = jnp.where(small, 1.0, h)
-    return jnp.where(small, 2j * jnp.sin(hs) * jnp.exp(1j * hs), jnp.exp(2j * hl) - 1.0)
+    return jnp.expm1(1j * n * th)
