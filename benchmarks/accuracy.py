@@ -41,8 +41,10 @@ def main() -> None:
     err = np.abs(np.asarray(grid(j, t, v, Config()).conductance) - ref) / denom
     for tt in T_VALUES:
         sel = t == tt
-        print(f"- T = {tt:g}: " + ", ".join(f"{k.split()[0]} {err[i, sel].max():.1e}"
-                                           for i, k in enumerate(COUPLINGS)))
+        print(
+            f"- T = {tt:g}: "
+            + ", ".join(f"{k.split()[0]} {err[i, sel].max():.1e}" for i, k in enumerate(COUPLINGS))
+        )
 
 
 if __name__ == "__main__":

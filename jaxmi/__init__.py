@@ -2,47 +2,90 @@
 
 Public API (units: T, V = eV in vF*k0; J dimensionless; conductance in e^2/h):
 :func:`conductance`, :func:`current`, :func:`spin`, :func:`density_matrix`, :func:`evaluate`,
-:func:`evaluate_grid`, :class:`Config`, :mod:`jaxmi.analytic`, and the errors.
+:func:`evaluate_grid`, :func:`fit`, :class:`Config`, :mod:`jaxmi.analytic`, and the errors.
+
+The JAX-backed names are imported on first use (PEP 562), so that ``import jaxmi`` (and the
+``jaxmi --help`` command line) does not import JAX.
 """
 
+import importlib as _importlib
 import os as _os
-
-import jax as _jax
+import sys as _sys
+from typing import TYPE_CHECKING
 
 # The one place jaxmi touches JAX's global configuration: float64 is the default, because the
 # T^4 effect is a cancellation float32 cannot hold. An explicit JAX_ENABLE_X64 is respected
 # (and a float32 session is then refused by the public functions with PrecisionError).
+# If JAX is not imported yet, its default is set through the variable JAX reads on import
+# (so that importing jaxmi does not import JAX); the variable is then also seen by child
+# processes.
 if "JAX_ENABLE_X64" not in _os.environ:
-    _jax.config.update("jax_enable_x64", True)
+    if "jax" in _sys.modules:
+        _sys.modules["jax"].config.update("jax_enable_x64", True)
+    else:
+        _os.environ["JAX_ENABLE_X64"] = "1"
 
-from jaxmi import analytic  # noqa: E402
-from jaxmi.api import (  # noqa: E402
-    conductance,
-    current,
-    density_matrix,
-    evaluate,
-    evaluate_grid,
-    spin,
-)
 from jaxmi.config import Config  # noqa: E402
 from jaxmi.errors import (  # noqa: E402
     AccuracyWarning,
     ConfigError,
     DomainError,
+    FitError,
+    FitWarning,
     JaxmiError,
     PrecisionError,
     SpecError,
     StoreError,
 )
-from jaxmi.observables import Observables  # noqa: E402
+
+if TYPE_CHECKING:
+    from jaxmi import analytic
+    from jaxmi.api import (
+        conductance,
+        current,
+        density_matrix,
+        evaluate,
+        evaluate_grid,
+        spin,
+    )
+    from jaxmi.fitting import fit
+    from jaxmi.observables import Observables
 
 __version__ = "0.1.0"
+
+_LAZY = {
+    "analytic": "jaxmi.analytic",
+    "conductance": "jaxmi.api",
+    "current": "jaxmi.api",
+    "density_matrix": "jaxmi.api",
+    "evaluate": "jaxmi.api",
+    "evaluate_grid": "jaxmi.api",
+    "fit": "jaxmi.fitting",
+    "spin": "jaxmi.api",
+    "Observables": "jaxmi.observables",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        module = _importlib.import_module(_LAZY[name])
+        value = module if name == "analytic" else getattr(module, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'jaxmi' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "AccuracyWarning",
     "Config",
     "ConfigError",
     "DomainError",
+    "FitError",
+    "FitWarning",
     "JaxmiError",
     "Observables",
     "PrecisionError",
@@ -54,5 +97,6 @@ __all__ = [
     "density_matrix",
     "evaluate",
     "evaluate_grid",
+    "fit",
     "spin",
 ]

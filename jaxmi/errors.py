@@ -30,5 +30,15 @@ class StoreError(JaxmiError, OSError):
     """An output file cannot be written, resumed or read as asked."""
 
 
+class FitError(JaxmiError, ValueError):
+    """A fit cannot be set up as asked: malformed data (file, row, column), an unknown or
+    non-identifiable parameter choice, or too few points for the free parameters."""
+
+
 class AccuracyWarning(UserWarning):
     """An input lies outside the domain where the default quadrature is validated."""
+
+
+class FitWarning(UserWarning):
+    """A fit ran but is weakly determined: near-degenerate parameters (|correlation| > 0.999),
+    an optimum on a bound, or no convergence. The same text is in ``FitResult.notes``."""

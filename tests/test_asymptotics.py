@@ -116,9 +116,9 @@ def test_eq19_polarization(u):
 
 def test_eq19_misprint():
     # The paper prints S_x^(0) = -(2u/3)(pi T)^2 as the linear value of Sx = Tr(S^x rho). Eq. 15
-    # (and Eq. 13, exact) give Tr(S^x rho) = -(u/3)(pi T)^2: with Eq. 19's ratio F(u) the engine agrees
-    # with the corrected value to O(T^4) (~1e-9 here; rtol 1e-7) and is off by exactly 1/2 from
-    # the printed one.
+    # (and Eq. 13, exact) give Tr(S^x rho) = -(u/3)(pi T)^2: with Eq. 19's ratio F(u) the engine
+    # agrees with the corrected value to O(T^4) (~1e-9 here; rtol 1e-7) and is off by exactly 1/2
+    # from the printed one.
     T, u = 0.004, 0.5
     sx = float(jaxmi.spin(ISO, T, 2 * u * T)[0]) / float(analytic.eq19_polarization_ratio(u))
     corrected = float(analytic.eq19_sx0(T, 2 * u * T))

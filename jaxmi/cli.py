@@ -1,0 +1,340 @@
+"""Command line: ``jaxmi run SPEC.toml [-o OUT.h5] [--overwrite] [--chunk N] [--quiet]`` and
+``jaxmi info OUT.h5``. Also ``python -m jaxmi``.
+
+Argument parsing and messages only; the work is :func:`jaxmi.sweep.run.run_sweep` and
+:func:`jaxmi.sweep.store.summary`. JAX is imported inside the subcommands, so ``jaxmi --help``
+stays fast. A :class:`jaxmi.errors.JaxmiError` is printed as one line ``jaxmi: error: ...`` on
+stderr with exit status 2; any other exception is a bug and keeps its traceback. Ctrl-C (or
+SIGTERM) stops a run after the chunk being written (exit status 130; run the same command again
+to resume).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import time
+
+EXIT_ERROR = 2
+EXIT_INTERRUPTED = 130
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr (exit status 2)."""
+
+    def error(self, message: str):
+        self.exit(EXIT_ERROR, f"jaxmi: error: {message} (see: {self.prog} --help)\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    from jaxmi import __version__
+
+    p = _Parser(
+        prog="jaxmi",
+        description="Sweeps of the magnetic-impurity conductance on the helical edge "
+        "(units: T, V = eV in vF*k0; J in vF; conductance in e^2/h).",
+    )
+    p.add_argument("--version", action="version", version=f"jaxmi {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    r = sub.add_parser(
+        "run",
+        help="run (or resume) a sweep described by a TOML spec",
+        description="Run a sweep and write an HDF5 file. Re-running the same command after an "
+        "interruption finishes only the missing chunks (docs/sweeps.md).",
+    )
+    r.add_argument("spec", metavar="SPEC.toml", help="sweep specification (docs/sweeps.md)")
+    r.add_argument(
+        "-o",
+        "--output",
+        metavar="OUT.h5",
+        help="output file (default: the spec's `output`, else SPEC's name with .h5, in the "
+        "current directory)",
+    )
+    r.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing output file that holds another sweep or is not a jaxmi file",
+    )
+    r.add_argument(
+        "--chunk",
+        type=_positive_int,
+        metavar="N",
+        help="points per compute chunk (overrides [numerics].chunk; resume with the same N)",
+    )
+    r.add_argument("-q", "--quiet", action="store_true", help="no progress and no summary")
+
+    i = sub.add_parser("info", help="summarise a sweep file", description="Summarise a file.")
+    i.add_argument("file", metavar="OUT.h5")
+    _add_view_commands(sub)
+    _add_fit_command(sub)
+    return p
+
+
+def _enable_compilation_cache() -> None:
+    """JAX's persistent compilation cache under $XDG_CACHE_HOME/jaxmi (or ~/.cache/jaxmi): a
+    rerun (e.g. a resume) does not compile the chunk function again. CLI only, never library
+    code."""
+    import jax
+
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    jax.config.update("jax_compilation_cache_dir", os.path.join(base, "jaxmi", "jax"))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+
+
+def _run(args) -> int:
+    from jaxmi.sweep import spec as spec_mod
+
+    spec = spec_mod.load(args.spec)  # validate before importing JAX
+    _enable_compilation_cache()
+    from jaxmi.sweep import run as run_mod
+
+    if args.quiet:
+        progress = run_mod.NoProgress()
+    elif sys.stderr.isatty():
+        progress = run_mod.TqdmProgress(sys.stderr)
+    else:
+        progress = run_mod.LineProgress(sys.stderr)
+
+    stop_requested = []
+
+    def on_signal(signum, frame):
+        # First Ctrl-C (or SIGTERM): finish the chunk being written, then stop; a second one
+        # stops at once (chunks already marked done stay valid either way).
+        stop_requested.append(True)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        result = run_mod.run_sweep(
+            spec,
+            output=args.output,
+            overwrite=args.overwrite,
+            chunk=args.chunk,
+            progress=progress,
+            stop=lambda: bool(stop_requested),
+        )
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    nj, nt, nv = result.shape
+    if result.interrupted:
+        print(
+            f"jaxmi: interrupted: {result.points_done}/{result.points} points are in "
+            f"{result.path}; run the same command again to resume",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
+    if not args.quiet:
+        what = "resumed and completed" if result.points_computed < result.points else "wrote"
+        if result.points_computed == 0:
+            what = "already complete:"
+        print(
+            f"{what} {result.path}: {result.points} points (J x T x {spec.third_name} = "
+            f"{nj} x {nt} x {nv}), {result.points_computed} computed in {result.wall_time:.1f} s"
+        )
+    return 0
+
+
+def _info(args) -> int:
+    from jaxmi.sweep import store
+
+    s = store.summary(args.file)
+    a = s["attrs"]
+    lines = [f"{s['path']}: jaxmi sweep, {'complete' if s['complete'] else 'INCOMPLETE'}"]
+    lines.append(
+        "  dims: "
+        + ", ".join(f"{k} {v}" for k, v in s["dims"].items())
+        + f" ({s['J_kind']} J axis)"
+    )
+    for name, (lo, hi) in s["coords"].items():
+        lines.append(f"  {name}: {lo:.6g} .. {hi:.6g}")
+    if s["J_names"]:
+        lines.append("  J cases: " + ", ".join(s["J_names"]))
+    lines.append("  quantities: " + ", ".join(s["quantities"]))
+    lines.append(f"  chunks: {s['chunks_done']}/{s['chunks']} done, chunk shape {s['chunk_shape']}")
+    for k, v in a.items():
+        lines.append(f"  {k}: {v}")
+    print("\n".join(lines))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``jaxmi`` script; returns the exit status."""
+    from jaxmi.errors import JaxmiError
+
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return EXIT_ERROR
+    try:
+        if args.command in _VIEW_COMMANDS:
+            return _VIEW_COMMANDS[args.command](args)
+        return _run(args) if args.command == "run" else _info(args)
+    except JaxmiError as err:
+        print(f"jaxmi: error: {err}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("jaxmi: interrupted; run the same command again to resume", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+# --- validate, plot, figures (jaxmi.validate, jaxmi.plot) ---------------------------------------
+
+EXIT_FAILED = 1
+
+
+def _add_view_commands(sub) -> None:
+    v = sub.add_parser(
+        "validate",
+        help="check the engine against the paper's closed forms on this device",
+        description="Run the engine against every closed form (Eqs. 13-19, each in its regime), "
+        "the invariants and the quadrature's self-convergence on the current JAX device; print "
+        "a table; exit status 1 if any check fails (docs/validation.md).",
+    )
+    v.add_argument(
+        "--order",
+        type=_positive_int,
+        metavar="N",
+        help="Gauss-Legendre nodes per panel to validate (default: jaxmi.Config().order)",
+    )
+    pl = sub.add_parser(
+        "plot",
+        help="draw a sweep file to a PNG (needs matplotlib)",
+        description="Draw a sweep file: lines against T (or the bias) per coupling, the "
+        "crossover ratio against u on log axes for a u file, or a map with a diverging colour "
+        "scale for two swept axes (e.g. dG/dT over Jz/Jx and T).",
+    )
+    pl.add_argument("file", metavar="OUT.h5")
+    pl.add_argument("-o", "--output", metavar="FILE.png", help="default: OUT.png")
+    pl.add_argument("--x", choices=("J", "T", "V", "u"), help="horizontal axis")
+    pl.add_argument("--y", choices=("J", "T", "V", "u"), help="vertical axis: draw a map")
+    pl.add_argument(
+        "--quantity",
+        choices=("conductance", "current", "Sx", "Sy", "Sz", "dGdT", "ratio"),
+        help="what to draw (dGdT: d(dG)/dT; ratio: dG / dG_L of Eq. 14); default by the axes",
+    )
+    pl.add_argument("--log", choices=("x", "y", "xy", "none"), help="log axes of a line plot")
+    f = sub.add_parser(
+        "figures",
+        help="run sweeps/fig2.toml and fig3.toml and draw the paper's Fig. 2 and Fig. 3",
+        description="Run sweeps/fig2.toml and sweeps/fig3.toml and write fig2.png and fig3.png "
+        "(engine as markers, closed forms dashed).",
+    )
+    f.add_argument("-o", "--output", metavar="DIR", default=".", help="where the PNGs go")
+    f.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help="keep the HDF5 files here (reused if complete); default a temporary directory",
+    )
+    f.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+
+
+def _validate(args) -> int:
+    from jaxmi.config import Config
+    from jaxmi.validate import describe_device, format_table, run_validation
+
+    config = Config() if args.order is None else Config(order=args.order)
+    print(f"jaxmi validate: quadrature order {config.order}, on {describe_device()}", flush=True)
+    t0 = time.perf_counter()
+    rows = run_validation(config)
+    print(format_table(rows))
+    print(f"wall time {time.perf_counter() - t0:.1f} s (including compilation)")
+    return 0 if all(r.passed for r in rows) else EXIT_FAILED
+
+
+def _plot(args) -> int:
+    from jaxmi import plot
+
+    out = plot.plot_file(
+        args.file,
+        args.output,
+        x=args.x,
+        y=args.y,
+        quantity_name=args.quantity,
+        log=None if args.log is None else ("" if args.log == "none" else args.log),
+    )
+    print(f"wrote {out}")
+    return 0
+
+
+def _figures(args) -> int:
+    from jaxmi import plot
+
+    plot._matplotlib()  # fail before running any sweep
+    _enable_compilation_cache()
+    from jaxmi.sweep import run as run_mod
+
+    progress = run_mod.NoProgress() if args.quiet else run_mod.LineProgress(sys.stderr)
+    for out in plot.make_figures(args.output, data_dir=args.data_dir, progress=progress):
+        print(f"wrote {out}")
+    return 0
+
+
+_VIEW_COMMANDS = {"validate": _validate, "plot": _plot, "figures": _figures}
+
+
+# --- fit (jaxmi.fitting) ---------------------------------------------------------------------
+
+
+def _add_fit_command(sub) -> None:
+    f = sub.add_parser(
+        "fit",
+        help="fit couplings and E0 to a measured G(T, V) table (CSV)",
+        description="Least-squares fit of G = 1 + n dG(J; kB T/E0, eV/E0) + offset (e^2/h) to a "
+        "CSV with columns T [K], G [e^2/h] and optional V [mV], G_err [e^2/h]; prints a table "
+        "(docs/fitting.md). Parameters: Jx, Jy, Jz (or J, isotropic), E0_meV, n, offset.",
+    )
+    f.add_argument("data", metavar="DATA.csv")
+    f.add_argument("--free", metavar="NAMES", help="free parameters, e.g. Jx,Jz,E0_meV")
+    f.add_argument("--start", metavar="NAME=X,...", help="start values of free parameters")
+    f.add_argument("--fix", metavar="NAME=X,...", help="fixed values, e.g. E0_meV=10")
+    f.add_argument("--bounds", metavar="NAME=LO:HI,...", help="bounds; empty side: unbounded")
+    f.add_argument("--starts", type=_positive_int, default=1, metavar="N", help="starts (1)")
+    f.add_argument("--seed", type=int, default=0, help="seed of the extra starts (0)")
+    f.add_argument("-o", "--output", metavar="OUT.json", help="write the result as JSON")
+    f.add_argument("--plot", metavar="FIG.png", help="data, fit and residuals (matplotlib)")
+
+
+def _fit(args) -> int:
+    import warnings
+
+    _enable_compilation_cache()
+    from jaxmi.errors import FitWarning
+    from jaxmi.fitting import fit_file
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FitWarning)  # the same text is in the table's notes
+        result = fit_file(
+            args.data,
+            free=args.free,
+            start=args.start,
+            fix=args.fix,
+            bounds=args.bounds,
+            starts=args.starts,
+            seed=args.seed,
+            output=args.output,
+            plot=args.plot,
+        )
+    print(result.summary())
+    for path in (args.output, args.plot):
+        if path is not None:
+            print(f"wrote {path}")
+    return 0
+
+
+_VIEW_COMMANDS["fit"] = _fit

@@ -1,0 +1,1070 @@
+"""Least-squares fits of couplings and the spin-texture scale to a measured edge conductance.
+
+Model (physical units; docs/fitting.md)::
+
+    G / G0 = 1 + n * dG(J; kB T / E0, e V / E0) + offset
+
+with G0 = e^2/h, so ``1`` is the conductance of one ballistic helical edge in units of e^2/h,
+``dG`` the impurity correction of :func:`jaxmi.conductance` (the differential conductance dI/dV
+at bias V), ``J`` the couplings (``Jx, Jy, Jz``, or ``J`` for an isotropic impurity), ``E0 = vF k0``
+in meV, ``n`` the number of impurities and ``offset`` a constant, both fixed by default.
+T is in kelvin and V in millivolt (:mod:`jaxmi.units`).
+
+The residuals ``(model - G) / G_err`` are minimised with optimistix's Levenberg-Marquardt; its
+Jacobian is forward-mode autodiff through :func:`jaxmi.conductance` (the master equation and its
+V-derivative), never finite differences. Bounds are smooth reparametrisations (exp for one
+bound, a logistic for two), so the solver itself is unconstrained. Standard errors come from the
+Jacobian in the physical parameters at the optimum, ``cov = (J^T J)^-1``, scaled by the residual
+variance when no ``G_err`` is given.
+
+The solve is jitted on the number of free parameters, the number of points (padded to a multiple
+of 16 with zero-weight points), the quadrature ``Config`` and the tolerances only: which
+parameters are free, their bounds, fixed values, starts and data are traced arrays, so a new
+data set of similar size or another choice of free parameters reuses the compiled solver.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import functools
+import json
+import math
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import Array
+
+# Imported at module level, not through ``jaxmi``'s lazy attributes: the engine's modules must
+# be loaded before the first trace (a module-level constant created inside a trace would leak).
+from jaxmi import api as _api
+from jaxmi import config as _config
+from jaxmi import units
+from jaxmi.config import Config
+from jaxmi.errors import FitError, FitWarning
+
+#: Parameter names (``J`` is the isotropic alternative to ``Jx, Jy, Jz``).
+PARAMETERS = ("Jx", "Jy", "Jz", "J", "E0_meV", "n", "offset")
+COUPLINGS = ("Jx", "Jy", "Jz", "J")
+_ANISOTROPIC = ("Jx", "Jy", "Jz", "E0_meV", "n", "offset")
+_ISOTROPIC = ("J", "E0_meV", "n", "offset")
+
+#: Default bounds. The conductance is even in each coupling component separately (observed for
+#: random J, T, V to the last bit; tests/test_fit.py checks it), so a fit determines magnitudes:
+#: couplings are >= 0 unless other bounds are given. E0_meV's lower bound is data-dependent
+#: (see :func:`fit`, ``bounds``); 0 here.
+DEFAULT_BOUNDS = {
+    "Jx": (0.0, math.inf),
+    "Jy": (0.0, math.inf),
+    "Jz": (0.0, math.inf),
+    "J": (0.0, math.inf),
+    "E0_meV": (0.0, math.inf),
+    "n": (0.0, math.inf),
+    "offset": (-math.inf, math.inf),
+}
+#: Values of parameters that are neither free nor fixed explicitly (E0_meV has none: it must be
+#: given). A coupling component not mentioned is 0 (e.g. Jy = 0 for an XXZ impurity).
+DEFAULT_FIXED = {"Jx": 0.0, "Jy": 0.0, "Jz": 0.0, "n": 1.0, "offset": 0.0}
+#: Start values of free parameters given without one.
+DEFAULT_START = {"Jx": 0.2, "Jy": 0.2, "Jz": 0.2, "J": 0.2, "n": 1.0, "offset": 0.0}
+
+#: |correlation| above which a pair of parameters is reported as near-degenerate.
+CORRELATION_WARN = 0.999
+#: Relative singular value of the column-normalised Jacobian below which free parameters are
+#: exactly degenerate (a structural null direction, e.g. Jx, Jz and offset in linear response
+#: with Jy = 0; numerically ~1e-12 there).
+RANK_TOL = 1e-7
+
+
+# ----------------------------------------------------------------------------------------------
+# The model
+
+
+def model(
+    params: Mapping[str, float],
+    T_K,
+    V_mV,
+    *,
+    config: Config = Config(),
+) -> Array:
+    """Model conductance ``G / G0 = 1 + n dG(J; kB T/E0, eV/E0) + offset``, units e^2/h.
+
+    Args:
+        params: parameter values by name: ``Jx, Jy, Jz`` or ``J`` (dimensionless couplings,
+            J / vF), ``E0_meV`` (vF k0 in meV), and optionally ``n`` (default 1) and ``offset``
+            (e^2/h, default 0). Missing coupling components are 0.
+        T_K: temperatures in kelvin, shape (N,) (or anything broadcasting with ``V_mV``).
+        V_mV: biases in millivolt, same shape.
+        config: quadrature options of :func:`jaxmi.conductance`.
+
+    Returns:
+        G / G0 at each point, the broadcast shape of ``T_K`` and ``V_mV``.
+
+    Example:
+        >>> import jaxmi.fitting
+        >>> g = jaxmi.fitting.model({"Jx": 0.2, "Jz": 0.2, "E0_meV": 10.0}, [4.0, 8.0], [0.0, 0.0])
+        >>> [round(float(x), 6) for x in g]  # Eq. 14 with Jy = 0, Jz = Jx: 1 - Jx^2/2
+        [0.98, 0.98]
+    """
+    unknown = [k for k in params if k not in PARAMETERS]
+    if unknown:
+        raise FitError(f"unknown parameter {unknown[0]!r} (allowed: {', '.join(PARAMETERS)})")
+    iso = "J" in params
+    if iso and any(k in params for k in ("Jx", "Jy", "Jz")):
+        raise FitError("give either J (isotropic) or Jx, Jy, Jz, not both")
+    if "E0_meV" not in params:
+        raise FitError("E0_meV (vF k0 in meV) has no value")
+    values = np.array([float(params.get(k, DEFAULT_FIXED.get(k, 0.0))) for k in PARAMETERS])
+    return _model(
+        jnp.asarray(values),
+        jnp.asarray(iso),
+        jnp.asarray(T_K, float),
+        jnp.asarray(V_mV, float),
+        config,
+    )
+
+
+def _model(p: Array, isotropic: Array, T_K: Array, V_mV: Array, config: Config) -> Array:
+    """``1 + n dG + offset`` for the vector ``p`` of all :data:`PARAMETERS` (in that order);
+    ``isotropic`` (a traced bool) selects J = (J, J, J) over (Jx, Jy, Jz)."""
+    J = jnp.where(isotropic, p[3] * jnp.ones(3), p[:3])
+    E0, n, offset = p[4], p[5], p[6]
+    dG = _api.conductance(J, units.temperature(T_K, E0), units.bias(V_mV, E0), config=config)
+    return 1.0 + n * dG + offset
+
+
+# ----------------------------------------------------------------------------------------------
+# Problem set-up: names, values, bounds and transforms
+
+_KINDS = ("none", "lower", "upper", "both")
+
+
+@dataclasses.dataclass(frozen=True)
+class _Problem:
+    names: tuple[str, ...]  # the model's parameters: _ISOTROPIC or _ANISOTROPIC
+    isotropic: bool
+    values: np.ndarray  # all PARAMETERS: fixed values, and starts of the free ones
+    free: tuple[str, ...]
+    free_index: np.ndarray  # indices of the free parameters in PARAMETERS
+    kinds: np.ndarray  # index into _KINDS per free parameter
+    lower: np.ndarray  # per free parameter
+    upper: np.ndarray
+    scale: np.ndarray
+
+
+def _as_names(x, what: str) -> tuple[str, ...]:
+    if x is None:
+        return ()
+    if isinstance(x, str):
+        x = [s for s in x.split(",") if s.strip()]
+    names = tuple(s.strip() for s in x)
+    for name in names:
+        if name not in PARAMETERS:
+            raise FitError(
+                f"unknown parameter {name!r} in {what} (allowed: {', '.join(PARAMETERS)})"
+            )
+    return names
+
+
+def _as_number(name: str, value, what: str) -> float:
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        raise FitError(f"{what} value of {name} must be a number, got {value!r}") from None
+    if not math.isfinite(out):
+        raise FitError(f"{what} value of {name} must be finite, got {value!r}")
+    return out
+
+
+def _problem(free, start, fix, bounds, e0_floor: float = 0.0) -> _Problem:
+    start = dict(start or {})
+    fix = dict(fix or {})
+    bounds = dict(bounds or {})
+    _as_names(start, "start")
+    _as_names(fix, "fix")
+    _as_names(bounds, "bounds")
+    free = _as_names(free, "free") if free is not None else tuple(k for k in start if k not in fix)
+    if not free:
+        raise FitError("no free parameters: name them with free= (CLI: --free Jx,Jz,E0_meV)")
+    if len(set(free)) != len(free):
+        raise FitError(f"a parameter is listed twice in free: {', '.join(free)}")
+    for name in free:
+        if name in fix:
+            raise FitError(f"{name} is both free and fixed")
+    for name in start:
+        if name not in free:
+            raise FitError(f"start value given for {name}, which is not free (fix it instead)")
+    for name in bounds:
+        if name not in free:
+            raise FitError(f"bounds given for {name}, which is not free")
+
+    mentioned = set(free) | set(fix)
+    iso = "J" in mentioned
+    if iso and mentioned & {"Jx", "Jy", "Jz"}:
+        raise FitError("give either J (isotropic impurity) or Jx, Jy, Jz, not both")
+    names = _ISOTROPIC if iso else _ANISOTROPIC
+    free_couplings = [k for k in free if k in COUPLINGS]
+    if "n" in free and free_couplings:
+        raise FitError(
+            f"n and {', '.join(free_couplings)} cannot both be free: dG is quadratic in J, so "
+            "n dG(J) = dG(sqrt(n) J) and only n J^2 is determined; fix n (e.g. n=1) or fix "
+            "the couplings"
+        )
+    if "E0_meV" not in free and "E0_meV" not in fix:
+        raise FitError("E0_meV (vF k0 in meV) needs a value: a start value if free, or fix it")
+
+    values = np.zeros(len(PARAMETERS))
+    for i, name in enumerate(PARAMETERS):
+        if name in fix:
+            values[i] = _as_number(name, fix[name], "fixed")
+        elif name in free:
+            values[i] = _as_number(name, start.get(name, DEFAULT_START.get(name)), "start")
+        else:
+            values[i] = DEFAULT_FIXED.get(name, 0.0)
+    e0 = values[PARAMETERS.index("E0_meV")]
+    if "E0_meV" in fix and not e0 > 0:
+        raise FitError(f"E0_meV must be > 0 (meV), got {e0:g}")
+
+    lower, upper, scale, kinds = [], [], [], []
+    for name in free:
+        b = bounds.get(name, DEFAULT_BOUNDS[name])
+        if name == "E0_meV" and name not in bounds:
+            b = (e0_floor, math.inf)
+        try:
+            lo, hi = b
+            lo = -math.inf if lo is None else float(lo)
+            hi = math.inf if hi is None else float(hi)
+        except (TypeError, ValueError):
+            raise FitError(f"bounds of {name} must be a pair (lower, upper), got {b!r}") from None
+        if math.isnan(lo) or math.isnan(hi) or not lo < hi:
+            raise FitError(f"bounds of {name} must satisfy lower < upper, got ({lo:g}, {hi:g})")
+        v = values[PARAMETERS.index(name)]
+        if not lo < v < hi:
+            why = ""
+            if name == "E0_meV" and name not in bounds:
+                why = (
+                    " (the default lower bound keeps kB T <= 2 E0 and |eV| <= 4 E0, twice the "
+                    "engine's validated domain; pass bounds to override)"
+                )
+            raise FitError(
+                f"start value of {name} must lie strictly inside its bounds ({lo:g}, {hi:g}), "
+                f"got {v:g}{why}"
+            )
+        if math.isinf(lo) and math.isinf(hi):
+            kinds.append(0)
+            scale.append(abs(v) if v != 0 else 1e-2)
+        elif math.isinf(hi):
+            kinds.append(1)
+            scale.append(v - lo)
+        elif math.isinf(lo):
+            kinds.append(2)
+            scale.append(hi - v)
+        else:
+            kinds.append(3)
+            scale.append(hi - lo)
+        lower.append(lo)
+        upper.append(hi)
+    return _Problem(
+        names=names,
+        isotropic=iso,
+        values=values,
+        free=free,
+        free_index=np.array([PARAMETERS.index(k) for k in free]),
+        kinds=np.array(kinds),
+        lower=np.array(lower),
+        upper=np.array(upper),
+        scale=np.array(scale),
+    )
+
+
+class _Transform(NamedTuple):
+    """Smooth map from the solver's unconstrained variables z to the free parameters (arrays of
+    shape (k,), traced: problems with the same k share one compiled solver)."""
+
+    kinds: Array  # int, index into _KINDS
+    lower: Array
+    upper: Array
+    scale: Array
+
+
+def _to_physical(z: Array, tr: _Transform) -> Array:
+    """z -> physical values: ``s z`` (no bound), ``lo + s e^z`` / ``hi - s e^z`` (one bound),
+    ``lo + (hi - lo) sigmoid(z)`` (two). Infinite bounds are zeroed in the branches not taken,
+    so no inf or NaN enters a tangent."""
+    lo = jnp.where(jnp.isfinite(tr.lower), tr.lower, 0.0)
+    hi = jnp.where(jnp.isfinite(tr.upper), tr.upper, 0.0)
+    e = tr.scale * jnp.exp(jnp.minimum(z, 700.0))
+    branches = jnp.stack(
+        [tr.scale * z, lo + e, hi - e, lo + (hi - lo) * jax.nn.sigmoid(z)]
+    )  # (4, k)
+    return jnp.take_along_axis(branches, tr.kinds[None, :], axis=0)[0]
+
+
+def _to_unconstrained(p: np.ndarray, prob: _Problem) -> np.ndarray:
+    """Inverse of :func:`_to_physical` (numpy; p strictly inside the bounds)."""
+    z = np.empty(len(p))
+    for i, kind in enumerate(prob.kinds):
+        lo, hi, s = prob.lower[i], prob.upper[i], prob.scale[i]
+        if kind == 0:
+            z[i] = p[i] / s
+        elif kind == 1:
+            z[i] = np.log((p[i] - lo) / s)
+        elif kind == 2:
+            z[i] = np.log((hi - p[i]) / s)
+        else:
+            x = (p[i] - lo) / (hi - lo)
+            z[i] = np.log(x / (1.0 - x))
+    return z
+
+
+# ----------------------------------------------------------------------------------------------
+# Residuals, Jacobian and the jitted solve
+
+#: Data are padded to a multiple of this many points (with zero weight), so that data sets of
+#: similar size share a compiled solver.
+PAD = 16
+
+
+class _Data(NamedTuple):
+    T_K: Array  # (N_pad,)
+    V_mV: Array  # (N_pad,)
+    G: Array  # (N_pad,)
+    weight: Array  # (N_pad,): 1 / G_err (1 without G_err), 0 on padding
+
+
+class _Args(NamedTuple):
+    values: Array  # (7,) all PARAMETERS (fixed values; free entries are overwritten)
+    isotropic: Array  # bool
+    free_index: Array  # (k,) int
+    transform: _Transform
+    data: _Data
+
+
+def _weighted_residuals(p_free: Array, a: _Args, config: Config) -> Array:
+    """(model - G) / G_err, shape (N_pad,), as a function of the free physical parameters."""
+    p = a.values.at[a.free_index].set(p_free)
+    d = a.data
+    return (_model(p, a.isotropic, d.T_K, d.V_mV, config) - d.G) * d.weight
+
+
+def _solver_residuals(z: Array, args: tuple[_Args, Config]) -> Array:
+    """The function handed to optimistix: residuals of the unconstrained variables z."""
+    a, config = args
+    return _weighted_residuals(_to_physical(z, a.transform), a, config)
+
+
+@functools.partial(jax.jit, static_argnames="config")
+def _residuals_and_jacobian(p_free: Array, args: _Args, *, config: Config) -> tuple[Array, Array]:
+    """Weighted residuals (N_pad,) and their Jacobian (N_pad, k) in the free physical
+    parameters, by forward-mode autodiff (the Jacobian behind the standard errors)."""
+
+    def r(pf):
+        return _weighted_residuals(pf, args, config)
+
+    return r(p_free), jax.jacfwd(r)(p_free)
+
+
+@functools.partial(jax.jit, static_argnames=("config", "rtol", "atol", "max_steps"))
+def _solve(
+    z0: Array, args: _Args, *, config: Config, rtol: float, atol: float, max_steps: int
+) -> tuple[Array, Array, Array]:
+    """Levenberg-Marquardt from z0. Returns (z, successful, number of steps)."""
+    import optimistix as optx
+
+    solver = optx.LevenbergMarquardt(rtol=rtol, atol=atol)
+    sol = optx.least_squares(
+        _solver_residuals,
+        solver,
+        z0,
+        args=(args, config),
+        options={"jac": "fwd"},
+        max_steps=max_steps,
+        throw=False,
+    )
+    return sol.value, sol.result == optx.RESULTS.successful, sol.stats["num_steps"]
+
+
+# ----------------------------------------------------------------------------------------------
+# Data
+
+
+class Data(NamedTuple):
+    """Measured conductance, 1-D arrays of equal length N (float64).
+
+    Attributes:
+        T_K: temperature, kelvin (> 0).
+        V_mV: bias voltage, millivolt (0 in linear response).
+        G: total edge conductance in units of e^2/h.
+        G_err: one standard deviation of G (e^2/h, > 0), or None.
+    """
+
+    T_K: np.ndarray
+    V_mV: np.ndarray
+    G: np.ndarray
+    G_err: np.ndarray | None
+
+
+CSV_COLUMNS = ("T", "V", "G", "G_err")
+
+
+def read_csv(path) -> Data:
+    """Read a conductance table: a header, then one row per measurement.
+
+    Columns (by header name, any order): ``T`` (kelvin, > 0), ``V`` (millivolt; optional, 0
+    when absent), ``G`` (e^2/h), ``G_err`` (optional, one standard deviation, > 0). Blank lines
+    and lines starting with ``#`` are skipped.
+
+    Raises:
+        FitError: one line naming the file, the line number and the column, e.g.
+            ``data.csv: line 7, column G: not a number: 'n/a'``.
+    """
+    path = str(path)
+    try:
+        with open(path, newline="") as fh:
+            text = fh.read()
+    except OSError as err:
+        raise FitError(f"{path}: cannot read: {err.strerror or err}") from None
+    rows = [
+        (i, row)
+        for i, row in enumerate(csv.reader(text.splitlines()), start=1)
+        if row and any(c.strip() for c in row) and not row[0].lstrip().startswith("#")
+    ]
+    if not rows:
+        raise FitError(f"{path}: empty file: expected a header with columns T, G (and V, G_err)")
+    header_line, header = rows[0]
+    header = [h.strip() for h in header]
+    for h in header:
+        if h not in CSV_COLUMNS:
+            raise FitError(
+                f"{path}: line {header_line}: unknown column {h!r} (allowed: T [K], V [mV], "
+                "G [e^2/h], G_err [e^2/h])"
+            )
+    if len(set(header)) != len(header):
+        dup = next(h for h in header if header.count(h) > 1)
+        raise FitError(f"{path}: line {header_line}: column {dup!r} appears twice")
+    for required in ("T", "G"):
+        if required not in header:
+            raise FitError(
+                f"{path}: missing column {required!r} (header: {', '.join(header)}; need T [K] "
+                "and G [e^2/h], optional V [mV] and G_err [e^2/h])"
+            )
+    body = rows[1:]
+    if not body:
+        raise FitError(f"{path}: no data rows after the header")
+    cols = {h: np.empty(len(body)) for h in header}
+    for k, (line, row) in enumerate(body):
+        if len(row) != len(header):
+            raise FitError(
+                f"{path}: line {line}: expected {len(header)} cells ({', '.join(header)}), "
+                f"got {len(row)}"
+            )
+        for h, cell in zip(header, row, strict=True):
+            try:
+                x = float(cell)
+            except ValueError:
+                raise FitError(
+                    f"{path}: line {line}, column {h}: not a number: {cell.strip()!r}"
+                ) from None
+            if not math.isfinite(x):
+                raise FitError(
+                    f"{path}: line {line}, column {h}: must be finite, got {cell.strip()!r}"
+                )
+            if h == "T" and not x > 0:
+                raise FitError(
+                    f"{path}: line {line}, column T: temperature must be > 0 K, got {x:g}"
+                )
+            if h == "G_err" and not x > 0:
+                raise FitError(f"{path}: line {line}, column G_err: must be > 0, got {x:g}")
+            cols[h][k] = x
+    V = cols.get("V", np.zeros(len(body)))
+    return Data(cols["T"], V, cols["G"], cols.get("G_err"))
+
+
+def _check_data(T_K, V_mV, G, G_err) -> Data:
+    arrays = {}
+    for name, x in (("T_K", T_K), ("V_mV", V_mV), ("G", G), ("G_err", G_err)):
+        if x is None:
+            arrays[name] = None
+            continue
+        try:
+            a = np.asarray(x, dtype=float)
+        except (TypeError, ValueError):
+            raise FitError(f"{name} must be an array of numbers") from None
+        arrays[name] = a
+    G = arrays["G"]
+    if G.ndim != 1:
+        raise FitError(f"G must be one-dimensional, got shape {G.shape}")
+    n = G.shape[0]
+    if arrays["V_mV"] is None:
+        arrays["V_mV"] = np.zeros(n)
+    for name in ("T_K", "V_mV", "G_err"):
+        a = arrays[name]
+        if a is None:
+            continue
+        if a.ndim == 0:
+            a = arrays[name] = np.full(n, float(a))
+        if a.shape != (n,):
+            raise FitError(f"{name} must have the shape of G, ({n},), got {a.shape}")
+    for name, a in arrays.items():
+        if a is not None and not np.isfinite(a).all():
+            i = int(np.argmin(np.isfinite(a)))
+            raise FitError(f"{name}[{i}] must be finite, got {a[i]}")
+    if not (arrays["T_K"] > 0).all():
+        i = int(np.argmin(arrays["T_K"] > 0))
+        raise FitError(f"T_K[{i}] must be > 0 (kelvin), got {arrays['T_K'][i]}")
+    if arrays["G_err"] is not None and not (arrays["G_err"] > 0).all():
+        i = int(np.argmin(arrays["G_err"] > 0))
+        raise FitError(f"G_err[{i}] must be > 0, got {arrays['G_err'][i]}")
+    return Data(arrays["T_K"], arrays["V_mV"], G, arrays["G_err"])
+
+
+# ----------------------------------------------------------------------------------------------
+# Result
+
+
+def _json_float(x: float):
+    return float(x) if math.isfinite(x) else None
+
+
+@dataclasses.dataclass(frozen=True)
+class FitResult:
+    """Outcome of :func:`fit`.
+
+    Attributes:
+        params: every model parameter by name (free and fixed), in physical units.
+        free: names of the free parameters.
+        stderr: one standard error per free parameter (from ``(J^T J)^-1`` at the optimum,
+            scaled by ``chi2_reduced`` when no ``G_err`` was given).
+        correlation: ``correlation[a][b]`` for free parameters a, b.
+        chi2: sum of squared weighted residuals; ``dof = n_points - len(free)``.
+        chi2_reduced: ``chi2 / dof``; without ``G_err`` this is the residual variance in
+            (e^2/h)^2, not a goodness of fit.
+        converged: the best start's solve reached its tolerance.
+        n_points: number of data points.
+        n_steps: Levenberg-Marquardt steps of the best start.
+        starts: starts tried; ``starts_converged`` of them converged.
+        weighted: whether ``G_err`` weighted the residuals.
+        notes: human-readable caveats (near-degenerate pairs, bounds, domain, weighting).
+        data: the data fitted; ``G_fit`` the model at the data points.
+    """
+
+    params: dict
+    free: tuple
+    stderr: dict
+    correlation: dict
+    chi2: float
+    dof: int
+    chi2_reduced: float
+    converged: bool
+    n_points: int
+    n_steps: int
+    starts: int
+    starts_converged: int
+    weighted: bool
+    notes: tuple
+    data: Data
+    G_fit: np.ndarray
+    config: Config = Config()
+
+    def model(self, T_K, V_mV=0.0) -> np.ndarray:
+        """The fitted model ``G / G0`` (e^2/h) at temperatures T_K (kelvin), biases V_mV (mV)."""
+        T_K, V_mV = np.broadcast_arrays(np.asarray(T_K, float), np.asarray(V_mV, float))
+        return np.asarray(model(self.params, T_K, V_mV, config=self.config))
+
+    def plot(self, path, **kwargs) -> None:
+        """Write a figure of the fit to ``path`` (PNG): :func:`jaxmi.plot.fit_figure`."""
+        from jaxmi.plot import fit_figure
+
+        fit_figure(self, path, **kwargs)
+
+    def to_json(self) -> dict:
+        """The JSON document written by ``jaxmi fit -o``: keys ``params``, ``stderr``,
+        ``correlation``, ``chi2_reduced``, ``converged``, ``n_points``, plus ``free``, ``chi2``,
+        ``dof``, ``weighted``, ``n_steps``, ``starts``, ``notes``, ``units`` and ``model``.
+        Non-finite numbers are written as null."""
+        return {
+            "params": {k: _json_float(v) for k, v in self.params.items()},
+            "stderr": {k: _json_float(v) for k, v in self.stderr.items()},
+            "correlation": {
+                a: {b: _json_float(v) for b, v in row.items()}
+                for a, row in self.correlation.items()
+            },
+            "chi2_reduced": _json_float(self.chi2_reduced),
+            "converged": bool(self.converged),
+            "n_points": int(self.n_points),
+            "free": list(self.free),
+            "chi2": _json_float(self.chi2),
+            "dof": int(self.dof),
+            "weighted": bool(self.weighted),
+            "n_steps": int(self.n_steps),
+            "starts": int(self.starts),
+            "starts_converged": int(self.starts_converged),
+            "notes": list(self.notes),
+            "units": {
+                "T": "K",
+                "V": "mV",
+                "G": "e^2/h",
+                "E0_meV": "meV (E0 = vF k0)",
+                "J": "dimensionless (J / vF)",
+                "offset": "e^2/h",
+            },
+            "model": "G = 1 + n * dG(J; kB T / E0, e V / E0) + offset  [e^2/h]",
+        }
+
+    def summary(self) -> str:
+        """A printable table of the fit."""
+        lines = [
+            f"fit of {self.n_points} points, {len(self.free)} free parameter(s), "
+            + ("weighted by G_err" if self.weighted else "unweighted (no G_err)"),
+            f"  {'parameter':<10} {'value':>14} {'stderr':>12}",
+        ]
+        for name, value in self.params.items():
+            if name in self.stderr:
+                lines.append(f"  {name:<10} {value:>14.6g} {self.stderr[name]:>12.3g}")
+            else:
+                lines.append(f"  {name:<10} {value:>14.6g} {'fixed':>12}")
+        what = "chi2_reduced" if self.weighted else "residual variance (e^2/h)^2"
+        lines.append(
+            f"  {what} = {self.chi2_reduced:.4g} (dof {self.dof}); converged: "
+            f"{'yes' if self.converged else 'NO'} ({self.n_steps} steps; "
+            f"{self.starts_converged}/{self.starts} starts converged)"
+        )
+        if len(self.free) > 1:
+            lines.append("  correlation:")
+            lines.append("  " + " " * 10 + "".join(f" {b:>9}" for b in self.free))
+            for a in self.free:
+                lines.append(
+                    f"  {a:<10}" + "".join(f" {self.correlation[a][b]:>9.4f}" for b in self.free)
+                )
+        for note in self.notes:
+            lines.append(f"  note: {note}")
+        return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------------------------
+# The fit
+
+
+def _covariance(jac: np.ndarray) -> np.ndarray:
+    """(J^T J)^-1 through the SVD of the column-scaled Jacobian; directions with a relative
+    singular value below RANK_TOL get infinite variance."""
+    norms = np.linalg.norm(jac, axis=0)
+    norms = np.where(norms > 0, norms, 1.0)
+    _, s, vt = np.linalg.svd(jac / norms, full_matrices=False)
+    with np.errstate(divide="ignore"):
+        inv = np.where(s > RANK_TOL * s[0], 1.0 / s**2, np.inf)
+    cov = (vt.T * inv) @ vt
+    if np.isinf(inv).any():
+        cov = np.where(np.abs(cov) > 0, cov, 0.0)  # inf * 0 in null directions
+    return cov / np.outer(norms, norms)
+
+
+def _null_direction(jac: np.ndarray) -> np.ndarray | None:
+    """A null direction of the column-normalised Jacobian, or None if it has full rank."""
+    norms = np.linalg.norm(jac, axis=0)
+    if (norms == 0).any():
+        e = np.zeros(jac.shape[1])
+        e[int(np.argmin(norms))] = 1.0
+        return e
+    _, s, vt = np.linalg.svd(jac / norms, full_matrices=False)
+    return vt[-1] if s[-1] < RANK_TOL * s[0] else None
+
+
+def _make_args(prob: _Problem, data: Data) -> tuple[_Args, np.ndarray]:
+    """The traced inputs of the solver: the problem's arrays and the data padded to a multiple
+    of :data:`PAD` points with zero weight. Returns (args, weights of the real points)."""
+    n_points = data.G.shape[0]
+    pad = PAD * -(-n_points // PAD) - n_points
+
+    def padded(x, fill):
+        return jnp.asarray(np.concatenate([x, np.full(pad, fill)]))
+
+    weight = 1.0 / data.G_err if data.G_err is not None else np.ones(n_points)
+    args = _Args(
+        values=jnp.asarray(prob.values),
+        isotropic=jnp.asarray(prob.isotropic),
+        free_index=jnp.asarray(prob.free_index),
+        transform=_Transform(
+            jnp.asarray(prob.kinds),
+            jnp.asarray(prob.lower),
+            jnp.asarray(prob.upper),
+            jnp.asarray(prob.scale),
+        ),
+        data=_Data(
+            padded(data.T_K, data.T_K[0]),
+            padded(data.V_mV, data.V_mV[0]),
+            padded(data.G, data.G[0]),
+            padded(weight, 0.0),
+        ),
+    )
+    return args, weight
+
+
+def fit(
+    T_K,
+    V_mV,
+    G,
+    G_err=None,
+    *,
+    free: Sequence[str] | str | None = None,
+    start: Mapping[str, float] | None = None,
+    fix: Mapping[str, float] | None = None,
+    bounds: Mapping[str, tuple[float | None, float | None]] | None = None,
+    starts: int = 1,
+    seed: int = 0,
+    config: Config = Config(),
+    rtol: float = 1e-7,
+    atol: float = 1e-7,
+    max_steps: int = 200,
+) -> FitResult:
+    """Fit couplings, E0, n and an offset to a measured edge conductance.
+
+    Model: ``G / G0 = 1 + n * dG(J; kB T / E0, e V / E0) + offset`` with G0 = e^2/h (one
+    ballistic helical edge), ``dG`` = :func:`jaxmi.conductance`.
+
+    Args:
+        T_K: temperatures, kelvin, shape (N,), > 0.
+        V_mV: bias voltages, millivolt, shape (N,) or scalar; ``None`` means 0 (linear response).
+        G: measured conductance in e^2/h, shape (N,).
+        G_err: one standard deviation of G (e^2/h), shape (N,) or scalar, or None (then the
+            standard errors are scaled by the residual variance).
+        free: names of the free parameters (``Jx, Jy, Jz`` or ``J``; ``E0_meV``, ``n``,
+            ``offset``), a sequence or a comma-separated string; default: the keys of ``start``.
+        start: start values of free parameters (default 0.2 for couplings, n = 1, offset = 0;
+            ``E0_meV`` has no default).
+        fix: values of fixed parameters. Unmentioned couplings are fixed at 0, n at 1, offset
+            at 0. Naming ``J`` anywhere selects the isotropic model.
+        bounds: ``{name: (lower, upper)}`` for free parameters, ``None`` for no bound; default
+            ``[0, inf)`` for couplings (dG is even in each component) and n, none for offset,
+            and for E0_meV ``[max(kB T_max / 2, |eV|_max / 4), inf)``: at most twice beyond the
+            engine's validated domain (kB T <= E0, |eV| <= 2 E0), so that the solver cannot
+            wander to E0 -> 0 where the quadrature is unchecked. Implemented as smooth
+            transforms; a value at a bound is reported in notes.
+        starts: number of Levenberg-Marquardt starts; the first is ``start``, the others are
+            drawn around it (about a factor 2 either way, seeded by ``seed``); the best chi^2 is
+            kept.
+        seed: seed of the extra starts.
+        config: quadrature options of the engine.
+        rtol, atol: Levenberg-Marquardt tolerances (on the unconstrained variables and chi^2).
+        max_steps: step limit per start.
+
+    Returns:
+        :class:`FitResult` (``.summary()`` for a table, ``.to_json()`` for the file format).
+
+    Raises:
+        FitError: bad data (naming the index), unknown or contradictory parameter choices,
+            non-identifiable free parameters (``n`` with a coupling, or a null direction of the
+            Jacobian at the start), or no more data points than free parameters.
+
+    Example:
+        >>> import numpy as np, jaxmi.fitting
+        >>> T = np.linspace(2.0, 30.0, 15)
+        >>> truth = {"Jx": 0.3, "Jz": 0.6, "E0_meV": 10.0}
+        >>> G = jaxmi.fitting.model(truth, T, 0.0)
+        >>> r = jaxmi.fitting.fit(T, None, G, 1e-3, free="Jx,Jz", start={"Jx": 0.2, "Jz": 0.4},
+        ...                   fix={"E0_meV": 10.0})
+        >>> [round(r.params[k], 6) for k in ("Jx", "Jz")], r.converged
+        ([0.3, 0.6], True)
+    """
+    data = _check_data(T_K, V_mV, G, G_err)
+    e0_floor = max(
+        units.KB_MEV_PER_K * float(data.T_K.max()) / (2 * _config.T_MAX),
+        float(np.abs(data.V_mV).max()) / (2 * _config.V_MAX),
+    )
+    prob = _problem(free, start, fix, bounds, e0_floor)
+    n_points, k = data.G.shape[0], len(prob.free)
+    if n_points <= k:
+        raise FitError(
+            f"{n_points} data point(s), but {k} free parameter(s) ({', '.join(prob.free)}) need "
+            f"at least {k + 1}"
+        )
+    if not (isinstance(starts, int) and starts >= 1):
+        raise FitError(f"starts must be a positive integer, got {starts!r}")
+    weighted = data.G_err is not None
+    args, weight = _make_args(prob, data)
+
+    def jacobian_at(p_free):
+        r, jac = _residuals_and_jacobian(jnp.asarray(p_free), args, config=config)
+        return np.asarray(r)[:n_points], np.asarray(jac)[:n_points]
+
+    def physical(z):
+        return np.asarray(_to_physical(jnp.asarray(z), args.transform))
+
+    # Identifiability at the start: a null direction of the Jacobian there that persists at a
+    # second, perturbed point is structural (not a coincidence of the start values).
+    rng = np.random.default_rng(seed)
+    p0 = prob.values[prob.free_index]
+    z0 = _to_unconstrained(p0, prob)
+    null = _null_direction(jacobian_at(p0)[1])
+    if null is not None:
+        z1 = z0 + rng.uniform(0.2, 0.4, k) * rng.choice([-1.0, 1.0], k)
+        if _null_direction(jacobian_at(physical(z1))[1]) is not None:
+            combo = " ".join(
+                f"{c:+.3g} {name}" for c, name in zip(null, prob.free, strict=True) if abs(c) > 1e-3
+            )
+            raise FitError(
+                f"free parameters {', '.join(prob.free)} are not separately identifiable from "
+                f"these data: the model does not change along the combination {combo} (null "
+                "direction of the column-scaled Jacobian); fix one of them (docs/fitting.md, "
+                "identifiability)"
+            )
+
+    best = None
+    n_conv = 0
+    for i in range(starts):
+        pi = p0 if i == 0 else physical(z0 + rng.normal(0.0, 0.7, k))
+        pi = _prescale(prob, pi, jacobian_at(pi)[0], weight, data)
+        zi = _to_unconstrained(pi, prob)
+        z, ok, steps = _solve(
+            jnp.asarray(zi), args, config=config, rtol=rtol, atol=atol, max_steps=max_steps
+        )
+        p = physical(z)
+        r, jac = jacobian_at(p)
+        chi2 = float(r @ r)
+        ok = bool(ok) and math.isfinite(chi2)
+        n_conv += ok
+        key = (not ok, chi2 if math.isfinite(chi2) else math.inf)
+        if best is None or key < best[0]:
+            best = (key, p, r, jac, ok, int(steps))
+    _, p, r, jac, ok, steps = best
+
+    dof = n_points - k
+    chi2 = float(r @ r)
+    chi2_red = chi2 / dof
+    cov = _covariance(jac)
+    if not weighted:
+        cov = cov * chi2_red
+    with np.errstate(invalid="ignore"):
+        err = np.sqrt(np.diag(cov))
+        corr = cov / np.outer(err, err)
+    np.fill_diagonal(corr, 1.0)
+
+    params_full = prob.values.copy()
+    params_full[prob.free_index] = p
+    params = {name: float(params_full[PARAMETERS.index(name)]) for name in prob.names}
+    notes = _notes(prob, p, err, corr, ok, weighted, data, params, starts, n_conv)
+    for note in notes:
+        if note.startswith(("near-degenerate", "at a bound", "not converged", "not identifiable")):
+            warnings.warn(note, FitWarning, stacklevel=2)
+    G_fit = data.G + r / weight
+    return FitResult(
+        params=params,
+        free=prob.free,
+        stderr={name: float(e) for name, e in zip(prob.free, err, strict=True)},
+        correlation={
+            a: {b: float(corr[i, j]) for j, b in enumerate(prob.free)}
+            for i, a in enumerate(prob.free)
+        },
+        chi2=chi2,
+        dof=dof,
+        chi2_reduced=chi2_red,
+        converged=ok,
+        n_points=n_points,
+        n_steps=steps,
+        starts=starts,
+        starts_converged=n_conv,
+        weighted=weighted,
+        notes=tuple(notes),
+        data=data,
+        G_fit=G_fit,
+        config=config,
+    )
+
+
+def _prescale(
+    prob: _Problem, p: np.ndarray, r: np.ndarray, weight: np.ndarray, data: Data
+) -> np.ndarray:
+    """Match the amplitude of the start to the data before Levenberg-Marquardt.
+
+    dG is homogeneous of degree 2 in J (the rates are quadratic in J, the stationary state is
+    of degree 0), so when every non-zero coupling is free, scaling them by s multiplies n dG by
+    s^2 exactly. The best s^2 (and the offset, if free) is a linear weighted least-squares
+    problem given the model at the start. A start whose shape is right but whose amplitude is
+    off (a factor 2 in J and E0 can make it 64 times too small, dG ~ J^2 / E0^4 at low T and
+    V) otherwise lets the solver trade E0 against J and stall at a bound. Returns ``p``
+    unchanged where this does not apply (a fixed non-zero coupling, s^2 <= 0, or a scaled
+    start outside the bounds).
+    """
+    free = prob.free
+    couplings = [i for i, name in enumerate(free) if name in COUPLINGS]
+    fixed_nonzero = any(
+        name in COUPLINGS and name not in free and prob.values[PARAMETERS.index(name)] != 0
+        for name in prob.names
+    )
+    if not couplings or fixed_nonzero:
+        return p
+    full = prob.values.copy()
+    full[prob.free_index] = p
+    off0 = full[PARAMETERS.index("offset")]
+    n_dG = r / weight + data.G - 1.0 - off0  # n dG at the start
+    cols = [n_dG]
+    y = data.G - 1.0
+    if "offset" in free:
+        cols.append(np.ones_like(n_dG))
+    else:
+        y = y - off0
+    A = np.stack(cols, axis=1) * weight[:, None]
+    coef, *_ = np.linalg.lstsq(A, y * weight, rcond=None)
+    if not (np.isfinite(coef).all() and coef[0] > 0):
+        return p
+    out = p.copy()
+    out[couplings] = p[couplings] * np.sqrt(coef[0])
+    if "offset" in free:
+        out[free.index("offset")] = coef[1]
+    if not ((prob.lower < out) & (out < prob.upper)).all():
+        return p
+    return out
+
+
+def _notes(prob, p, err, corr, ok, weighted, data, params, starts, n_conv) -> list[str]:
+    notes = []
+    if not ok:
+        notes.append(
+            "not converged: the best start did not reach the tolerance (try --starts, other "
+            "start values or bounds); the standard errors are those at the last iterate"
+        )
+    for i, name in enumerate(prob.free):
+        lo, hi = prob.lower[i], prob.upper[i]
+        span = hi - lo if math.isfinite(hi - lo) else max(abs(p[i]), 1.0)
+        if (math.isfinite(lo) and p[i] - lo < 1e-6 * span) or (
+            math.isfinite(hi) and hi - p[i] < 1e-6 * span
+        ):
+            notes.append(
+                f"at a bound: {name} = {p[i]:.6g} sits on its bound ({lo:g}, {hi:g}); its "
+                "standard error assumes an interior optimum"
+            )
+        if not math.isfinite(err[i]):
+            notes.append(
+                f"not identifiable: {name} is undetermined at the optimum (singular Jacobian)"
+            )
+    for i, a in enumerate(prob.free):
+        for j in range(i + 1, len(prob.free)):
+            if abs(corr[i, j]) > CORRELATION_WARN:
+                b = prob.free[j]
+                hint = ""
+                if {a, b} & set(COUPLINGS) and "E0_meV" in (a, b):
+                    hint = (
+                        " (in the T^4 / (eV)^4 regime dG depends on J^2 / E0^4 only: extend the "
+                        "data toward kB T, eV ~ E0, or fix E0_meV)"
+                    )
+                notes.append(
+                    f"near-degenerate: {a} and {b} have correlation {corr[i, j]:+.5f}{hint}"
+                )
+    E0 = params["E0_meV"]
+    t = units.temperature(data.T_K, E0)
+    v = np.abs(units.bias(data.V_mV, E0))
+    if t.max() > _config.T_MAX or v.max() > _config.V_MAX or (v / (2 * t)).max() > _config.U_MAX:
+        notes.append(
+            f"outside the validated domain at the optimum: max kB T/E0 = {t.max():.3g}, max "
+            f"|eV|/E0 = {v.max():.3g} (validated: <= {_config.T_MAX}, <= {_config.V_MAX}); "
+            "check with a higher quadrature order (docs/accuracy.md)"
+        )
+    if not weighted:
+        notes.append(
+            "no G_err: residuals unweighted; standard errors scaled by the residual variance "
+            "(chi2_reduced is that variance in (e^2/h)^2)"
+        )
+    if starts > 1 and n_conv < starts:
+        notes.append(f"{starts - n_conv} of {starts} starts did not converge")
+    return notes
+
+
+# ----------------------------------------------------------------------------------------------
+# Files (the ``jaxmi fit`` command line)
+
+
+def parse_values(text: str | None, option: str = "--start") -> dict[str, float]:
+    """``"Jx=0.3,E0_meV=10"`` -> ``{"Jx": 0.3, "E0_meV": 10.0}`` (names checked by :func:`fit`)."""
+    out: dict[str, float] = {}
+    for item in (text or "").split(","):
+        if not item.strip():
+            continue
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise FitError(f"{option}: expected NAME=VALUE, got {item.strip()!r}")
+        try:
+            out[name.strip()] = float(value)
+        except ValueError:
+            raise FitError(f"{option}: {name.strip()} must be a number, got {value!r}") from None
+    return out
+
+
+def parse_bounds(text: str | None) -> dict[str, tuple[float | None, float | None]]:
+    """``"Jx=0:1,E0_meV=2:"`` -> ``{"Jx": (0.0, 1.0), "E0_meV": (2.0, None)}``; an empty side
+    is unbounded."""
+    out: dict[str, tuple[float | None, float | None]] = {}
+    for item in (text or "").split(","):
+        if not item.strip():
+            continue
+        name, sep, rng = item.partition("=")
+        lo, colon, hi = rng.partition(":")
+        if not sep or not colon:
+            raise FitError(f"--bounds: expected NAME=LOWER:UPPER, got {item.strip()!r}")
+        try:
+            out[name.strip()] = (
+                float(lo) if lo.strip() else None,
+                float(hi) if hi.strip() else None,
+            )
+        except ValueError:
+            raise FitError(
+                f"--bounds: {name.strip()} needs numbers LOWER:UPPER, got {rng!r}"
+            ) from None
+    return out
+
+
+def fit_file(
+    path,
+    *,
+    free: str | Sequence[str] | None = None,
+    start: str | Mapping[str, float] | None = None,
+    fix: str | Mapping[str, float] | None = None,
+    bounds: str | Mapping | None = None,
+    starts: int = 1,
+    seed: int = 0,
+    output=None,
+    plot=None,
+    config: Config = Config(),
+) -> FitResult:
+    """:func:`read_csv`, :func:`fit`, then write the JSON document (``output``) and the figure
+    (``plot``). ``start``, ``fix`` and ``bounds`` may be given as the command line's strings
+    (``"Jx=0.3,Jz=0.5"``, ``"Jx=0:1,E0_meV=2:"``)."""
+    data = read_csv(path)
+    if isinstance(start, str) or start is None:
+        start = parse_values(start, "--start")
+    if isinstance(fix, str) or fix is None:
+        fix = parse_values(fix, "--fix")
+    if isinstance(bounds, str) or bounds is None:
+        bounds = parse_bounds(bounds)
+    if plot is not None:
+        from jaxmi.plot import _pyplot
+
+        _pyplot()  # fail before fitting if matplotlib is missing
+    result = fit(
+        data.T_K,
+        data.V_mV,
+        data.G,
+        data.G_err,
+        free=free,
+        start=start,
+        fix=fix,
+        bounds=bounds,
+        starts=starts,
+        seed=seed,
+        config=config,
+    )
+    if output is not None:
+        try:
+            with open(output, "w") as fh:
+                json.dump(result.to_json(), fh, indent=2)
+                fh.write("\n")
+        except OSError as err:
+            raise FitError(f"{output}: cannot write: {err.strerror or err}") from None
+    if plot is not None:
+        from jaxmi.plot import fit_figure
+
+        fit_figure(result, plot)
+    return result

@@ -1,0 +1,725 @@
+"""Figures: sweep files (``jaxmi plot``), the paper's Fig. 2 and Fig. 3 (``jaxmi figures``), fits.
+
+The only module that imports matplotlib (an optional extra: ``pip install "jaxmi[plot]"``); it
+is imported inside the functions that draw, and its absence is a one-line
+:class:`jaxmi.errors.JaxmiError` with the install command. Sweep pictures are drawn on
+``matplotlib.figure.Figure`` objects (no pyplot state, no display needed).
+
+* :func:`plot_file` draws a sweep file with a default view chosen by its axes
+  (:func:`default_view`); :func:`read_sweep` reads one.
+* :func:`fig2_data`, :func:`fig3_data` hold what the paper's figures draw (tested against the
+  closed forms); :func:`draw_fig2`, :func:`draw_fig3` draw them; :func:`make_figures` runs
+  sweeps/fig2.toml and sweeps/fig3.toml and writes both PNGs.
+* :func:`fit_figure` draws a :class:`jaxmi.fitting.FitResult`: the data with error bars, the fitted
+  model as curves, and the residuals underneath.
+
+Units on every sweep axis (DESIGN.md section 2): T and eV in vF*k0, u = eV/2T, conductance dG in
+G0 = e^2/h, current in e vF k0 / h, spin as <S_j> = Tr(S_j rho).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tempfile
+import textwrap
+from pathlib import Path
+
+import numpy as np
+
+from jaxmi.errors import JaxmiError
+
+MISSING_MATPLOTLIB = (
+    "plotting needs matplotlib, which is not installed: pip install 'jaxmi[plot]' "
+    "(or pip install matplotlib)"
+)
+
+#: What each quantity of a sweep is called on an axis (with its unit).
+LABELS = {
+    "conductance": "dG / G0",
+    "current": "I / (e vF k0 / h)",
+    "Sx": "<Sx>",
+    "Sy": "<Sy>",
+    "Sz": "<Sz>",
+    "dGdT": "d(dG/G0) / d(T/vFk0)",
+    "ratio": "dG(T, V) / dG_L(T)",
+}
+QUANTITIES = tuple(LABELS)
+AXIS_LABELS = {"T": "T / vFk0", "V": "eV / vFk0", "u": "u = eV / 2T"}
+#: Colours of the paper's Fig. 2 by case name (sweeps/fig2.toml).
+FIG2_COLOURS = {"isotropic": "black", "Jz>Jx": "tab:blue", "Jz=Jx": "tab:green", "Jx only": "red"}
+_DPI = 110
+
+
+def _matplotlib():
+    """Import matplotlib (Agg canvas, no display) or fail with an install hint."""
+    try:
+        import matplotlib
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise JaxmiError(MISSING_MATPLOTLIB) from None
+    return matplotlib, Figure
+
+
+# --- reading ------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Sweep:
+    """A sweep file in memory.
+
+    Attributes:
+        path: the file.
+        J: (nJ, 3) couplings; J_names: nJ case names or None; J_kind: "cases", "isotropic",
+            "product" or "sphere"; J_shape: the structured shape of the J axis.
+        T: (nT,) in vF*k0; third_name: "V" or "u"; third: (n3,) its values; V: (nT, n3) the bias.
+        data: "conductance", "current" (nJ, nT, n3) and "spin" (nJ, nT, n3, 3), those present;
+            NaN where the file's chunks are not written yet.
+        complete: every chunk is written; description: the spec's description.
+    """
+
+    path: str
+    J: np.ndarray
+    J_names: list[str] | None
+    J_kind: str
+    J_shape: tuple[int, ...]
+    T: np.ndarray
+    third_name: str
+    third: np.ndarray
+    V: np.ndarray
+    data: dict
+    complete: bool
+    description: str
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return (len(self.J), len(self.T), len(self.third))
+
+
+def read_sweep(path: str | os.PathLike) -> Sweep:
+    """Read a jaxmi sweep file (docs/sweeps.md) into a :class:`Sweep`.
+
+    Raises:
+        jaxmi.StoreError: the file is missing or is not a jaxmi sweep file (one line).
+    """
+    import h5py
+
+    from jaxmi.sweep import store
+
+    path = os.fspath(path)
+    s = store.summary(path)  # checks that it is a jaxmi file; one-line StoreError otherwise
+    third = "u" if "u" in s["dims"] else "V"
+    with h5py.File(path, "r", locking=False) as f:
+        J = np.stack([f[k][...] for k in ("Jx", "Jy", "Jz")], axis=-1)
+        T = f["T"][...]
+        x3 = f[third][...]
+        V = f["V"][...] if third == "u" else np.broadcast_to(x3, (len(T), len(x3)))
+        data = {q: f[q][...] for q in s["quantities"]}
+        shape = (len(J), len(T), len(x3))
+        if not s["complete"]:
+            # Values of chunks not marked done are undefined: mask them (chunks_done is in C
+            # order over the blocks of chunk_shape; store.py).
+            done = f["sweep/chunks_done"][...].astype(bool)
+            block = s["chunk_shape"]
+            nblocks = tuple(-(-n // c) for n, c in zip(shape, block, strict=True))
+            mask = np.zeros(shape, bool)
+            for i in np.flatnonzero(done):
+                idx = np.unravel_index(i, nblocks)
+                mask[tuple(slice(k * c, (k + 1) * c) for k, c in zip(idx, block, strict=True))] = 1
+            for q, arr in data.items():
+                m = mask if arr.ndim == 3 else mask[..., None]
+                data[q] = np.where(m, arr, np.nan)
+        description = f.attrs.get("description", "")
+        J_shape = tuple(int(x) for x in f["J"].attrs.get("structured_shape", [len(J)]))
+    if isinstance(description, bytes):
+        description = description.decode(errors="replace")
+    return Sweep(
+        path=path,
+        J=J,
+        J_names=s["J_names"],
+        J_kind=s["J_kind"],
+        J_shape=J_shape,
+        T=T,
+        third_name=third,
+        third=x3,
+        V=np.asarray(V),
+        data=data,
+        complete=s["complete"],
+        description=str(description),
+    )
+
+
+# --- quantities and axes ------------------------------------------------------------------------
+
+
+def linear_conductance(J: np.ndarray, T: np.ndarray) -> np.ndarray:
+    """dG_L(T)/G0 of Eq. 14 (exact in linear response), J (nJ, 3), T (nT,) -> (nJ, nT)."""
+    from jaxmi import analytic
+
+    return np.asarray(analytic.eq14_linear_conductance(J[:, None, :], T[None, :]))
+
+
+def quantity(sw: Sweep, name: str) -> np.ndarray:
+    """A quantity of the file on the full (nJ, nT, n3) grid.
+
+    ``conductance``, ``current``, ``Sx``/``Sy``/``Sz`` as stored; ``dGdT`` the T-derivative of
+    the conductance (second-order finite differences on the file's T grid); ``ratio`` the
+    conductance over the linear conductance dG_L(T) of Eq. 14 (exact), the crossover ratio of
+    Fig. 3.
+    """
+    if name not in QUANTITIES:
+        raise JaxmiError(f"--quantity must be one of {', '.join(QUANTITIES)}, got {name!r}")
+    stored = {"Sx": ("spin", 0), "Sy": ("spin", 1), "Sz": ("spin", 2)}
+    key, comp = stored.get(name, ("conductance" if name in ("dGdT", "ratio") else name, None))
+    if key not in sw.data:
+        raise JaxmiError(
+            f"{sw.path}: has no {key!r} dataset (it holds {', '.join(sw.data)}), needed for "
+            f"--quantity {name}"
+        )
+    arr = sw.data[key] if comp is None else sw.data[key][..., comp]
+    if name == "dGdT":
+        if len(sw.T) < 3:
+            raise JaxmiError(f"{sw.path}: dGdT needs at least 3 temperatures, got {len(sw.T)}")
+        return np.gradient(arr, sw.T, axis=1)
+    if name == "ratio":
+        return arr / linear_conductance(sw.J, sw.T)[:, :, None]
+    return arr
+
+
+def _j_coordinate(sw: Sweep) -> tuple[np.ndarray, str] | None:
+    """A numeric coordinate along J (for a map or an x axis), or None (named cases)."""
+    if sw.J_kind == "cases" or len(sw.J) < 2:
+        return None
+    J = sw.J
+    varying = [k for k in range(3) if np.ptp(J[:, k]) > 0]
+    if sw.J_kind == "isotropic" or (len(varying) == 3 and np.allclose(J, J[:, :1])):
+        return J[:, 0], "J (isotropic, J/vF)"
+    if len(varying) == 1:
+        k = varying[0]
+        name = "xyz"[k]
+        if k != 0 and J[0, 0] != 0:
+            return J[:, k] / J[0, 0], f"J{name}/Jx  (Jx = {J[0, 0]:g})"
+        return J[:, k], f"J{name} (J/vF)"
+    return None
+
+
+def _case_label(sw: Sweep, j: int) -> str:
+    jx, jy, jz = sw.J[j]
+    vec = f"(Jx, Jy, Jz) = ({jx:g}, {jy:g}, {jz:g})"
+    return f"{sw.J_names[j]}: {vec}" if sw.J_names else vec
+
+
+def _axis_values(sw: Sweep, axis: str):
+    """(values (n,), label) of a file axis: "J", "T", "V" or "u"."""
+    if axis == "J":
+        coord = _j_coordinate(sw)
+        if coord is None:
+            raise JaxmiError(
+                f"{sw.path}: the J axis ({sw.J_kind}, {len(sw.J)} values) has no single numeric "
+                "coordinate; plot against T or the bias, one line per coupling"
+            )
+        return coord
+    if axis == "T":
+        return sw.T, AXIS_LABELS["T"]
+    if axis == sw.third_name:
+        return sw.third, AXIS_LABELS[axis]
+    if axis == "V":  # a u-file: V(T, u) is 2-D; handled by the caller
+        return None, AXIS_LABELS["V"]
+    raise JaxmiError(f"{sw.path}: no axis {axis!r}; this file's axes are J, T and {sw.third_name}")
+
+
+def default_view(sw: Sweep) -> tuple[str, str | None, str]:
+    """(x, y, quantity) a file is drawn with by default: y is None for lines.
+
+    A u file: the crossover ratio against u. Two swept numeric axes (e.g. Jz/Jx and T): a map,
+    of dG/dT when T is one of them (the sign map of sweeps/phase.toml), else of dG. Otherwise
+    lines of dG against T (or the bias), one per coupling case.
+    """
+    q = "conductance" if "conductance" in sw.data else next(iter(sw.data))
+    q = {"spin": "Sx"}.get(q, q)
+    if sw.third_name == "u":
+        return "u", None, "ratio" if "conductance" in sw.data else q
+    nj, nt, n3 = sw.shape
+    swept = [a for a, n in (("J", nj), ("T", nt), ("V", n3)) if n > 1]
+    if "J" in swept and _j_coordinate(sw) is None:
+        swept.remove("J")
+    if len(swept) >= 2:
+        x = [a for a in swept if a != "T"][0]
+        y = "T" if "T" in swept else swept[1]
+        return x, y, "dGdT" if (y == "T" and q == "conductance") else q
+    return ("T" if nt > 1 else sw.third_name), None, q
+
+
+# --- drawing sweep files ------------------------------------------------------------------------
+
+
+def _save(fig, output: str) -> str:
+    try:
+        fig.savefig(output, dpi=_DPI)
+    except OSError as err:
+        raise JaxmiError(f"{output}: cannot write the picture: {err.strerror or err}") from None
+    return output
+
+
+def _title(sw: Sweep) -> str:
+    title = sw.description or os.path.basename(sw.path)
+    if not sw.complete:
+        title += " (INCOMPLETE: missing chunks left blank)"
+    return title
+
+
+_MAX_LINES = 12
+
+
+def _pick(n: int) -> np.ndarray:
+    """At most _MAX_LINES indices spread over range(n)."""
+    return np.unique(np.linspace(0, n - 1, min(n, _MAX_LINES)).round().astype(int))
+
+
+def plot_lines(sw: Sweep, output: str, *, x: str, q: str, log: str | None = None) -> str:
+    """Lines of quantity ``q`` against axis ``x``, one per value of the other swept axes (at
+    most 12, spread evenly; a legend says how many of how many)."""
+    matplotlib, Figure = _matplotlib()
+    z = quantity(sw, q)
+    order = {"J": 0, "T": 1, sw.third_name: 2, "V": 2}
+    if x not in order:
+        _axis_values(sw, x)  # raises the one-line error
+    ax_i = order[x]
+    xs, xlabel = _axis_values(sw, x)
+    others = [i for i in range(3) if i != ax_i]
+    zz = np.moveaxis(z, ax_i, -1)  # (other0, other1, nx)
+    fig = Figure(figsize=(6.4, 4.6), layout="constrained")
+    ax = fig.add_subplot()
+    names = {0: "J", 1: "T", 2: sw.third_name}
+    picks = [_pick(zz.shape[0]), _pick(zz.shape[1])]
+    n_lines = len(picks[0]) * len(picks[1])
+    colours = (
+        [f"C{k}" for k in range(n_lines)]
+        if n_lines <= 8
+        else [matplotlib.colormaps["viridis"](k / (n_lines - 1)) for k in range(n_lines)]
+    )
+    shown = 0
+    for a in picks[0]:
+        for b in picks[1]:
+            idx = {others[0]: a, others[1]: b}
+            parts = []
+            for i in others:
+                if z.shape[i] == 1:
+                    continue
+                if i == 0:
+                    coord = _j_coordinate(sw)
+                    parts.append(
+                        _case_label(sw, idx[0])
+                        if coord is None
+                        else f"{coord[1].split()[0]} = {coord[0][idx[0]]:.4g}"
+                    )
+                else:
+                    vals = sw.T if i == 1 else sw.third
+                    parts.append(f"{names[i]} = {vals[idx[i]]:.4g}")
+            xv = sw.V[idx[1]] if (x == "V" and sw.third_name == "u") else xs
+            ax.plot(
+                xv,
+                zz[a, b],
+                marker="." if len(xv) < 30 else None,
+                color=colours[shown],
+                label=", ".join(parts),
+            )
+            shown += 1
+    total = zz.shape[0] * zz.shape[1]
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(LABELS[q])
+    positive = np.all(np.asarray(z)[np.isfinite(z)] > 0)
+    if log is None:
+        log = ("x" if x == "u" else "") + ("y" if (x == "u" and positive) else "")
+    if "x" in log:
+        ax.set_xscale("log")
+    if "y" in log:
+        ax.set_yscale("log" if positive else "symlog")
+    if 1 < shown <= 16 or (shown == 1 and ax.lines[0].get_label()):
+        ax.legend(fontsize="small", title=None if shown == total else f"{shown} of {total}")
+    ax.grid(alpha=0.3)
+    ax.set_title(_title(sw), fontsize="medium")
+    return _save(fig, output)
+
+
+def plot_map(sw: Sweep, output: str, *, x: str, y: str, q: str) -> str:
+    """A map of quantity ``q`` over axes ``x`` and ``y`` (the third at its first value), with a
+    diverging colour scale centred at 0, a labelled colour bar and the zero contour."""
+    _matplotlib()
+    from matplotlib.colors import TwoSlopeNorm
+    from matplotlib.figure import Figure
+
+    if x == y:
+        raise JaxmiError(f"--x and --y must differ, got {x!r} twice")
+    order = {"J": 0, "T": 1, sw.third_name: 2}
+    for a in (x, y):
+        if a not in order:
+            _axis_values(sw, a)
+            raise JaxmiError(f"{sw.path}: cannot map over {a!r} in a u file; use u")
+    xs, xlabel = _axis_values(sw, x)
+    ys, ylabel = _axis_values(sw, y)
+    z = quantity(sw, q)
+    rest = ({0, 1, 2} - {order[x], order[y]}).pop()
+    fixed = ""
+    if z.shape[rest] > 1:
+        fixed = {0: f"at {_case_label(sw, 0)}", 1: f"at T = {sw.T[0]:g}"}.get(
+            rest, f"at {sw.third_name} = {sw.third[0]:g}"
+        )
+    z2 = np.take(z, 0, axis=rest)
+    # z2 axes are the two kept ones in file order; make it (y, x).
+    if order[x] < order[y]:
+        z2 = z2.T
+    fig = Figure(figsize=(6.4, 4.8), layout="constrained")
+    ax = fig.add_subplot()
+    finite = z2[np.isfinite(z2)]
+    vmax = float(np.max(np.abs(finite))) if finite.size else 1.0
+    vmax = vmax if vmax > 0 else 1.0
+    norm = TwoSlopeNorm(vcenter=0.0, vmin=-vmax, vmax=vmax)
+    mesh = ax.pcolormesh(xs, ys, z2, cmap="RdBu_r", norm=norm, shading="nearest")
+    if finite.size and finite.min() < 0 < finite.max():
+        ax.contour(xs, ys, z2, levels=[0.0], colors="black", linewidths=1.0)
+    cbar = fig.colorbar(mesh, ax=ax)
+    cbar.set_label(LABELS[q] + "  (red > 0 > blue)")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(
+        _title(sw) + f"\nmap of {LABELS[q]}" + (f" {fixed}" if fixed else ""), fontsize="medium"
+    )
+    return _save(fig, output)
+
+
+def plot_file(
+    path: str | os.PathLike,
+    output: str | os.PathLike | None = None,
+    *,
+    x: str | None = None,
+    y: str | None = None,
+    quantity_name: str | None = None,
+    log: str | None = None,
+) -> str:
+    """Draw a sweep file to a PNG; returns the picture's path.
+
+    Args:
+        path: the HDF5 file of a sweep.
+        output: the picture (default: ``path`` with ``.png``).
+        x, y: axes ("J", "T", "V", "u"); with ``y`` a map, else lines against ``x``. Default by
+            the file's axes (:func:`default_view`).
+        quantity_name: one of :data:`QUANTITIES` (default by the file's axes).
+        log: "x", "y", "xy" or "" to force log axes of a line plot (default: log-log for u).
+
+    Raises:
+        JaxmiError: matplotlib is missing, the file is not a jaxmi file, or an axis or quantity
+            does not exist in it (one line each).
+    """
+    _matplotlib()
+    sw = read_sweep(path)
+    dx, dy, dq = default_view(sw)
+    if x is None and y is None:
+        x, y = dx, dy
+    elif x is None:
+        x = dx if dx != y else "T"
+    q = quantity_name or (dq if (x, y) == (dx, dy) else "conductance")
+    output = os.fspath(output) if output is not None else str(Path(path).with_suffix(".png"))
+    if y is None:
+        return plot_lines(sw, output, x=x, q=q, log=log)
+    return plot_map(sw, output, x=x, y=y, q=q)
+
+
+# --- the paper's figures ------------------------------------------------------------------------
+
+
+def fig2_data(sw: Sweep, n_fine: int = 200) -> dict:
+    """What Fig. 2 draws: dG_L/G0 against T per coupling case, and Eq. 14 on a fine T grid.
+
+    Returns:
+        dict with ``T`` (nT,), ``G`` (nJ, nT) from the engine at V = 0, ``names`` (nJ,),
+        ``J`` (nJ, 3), ``T_fine`` (n_fine,) and ``eq14`` (nJ, n_fine), dG/G0 of Eq. 14 (exact).
+    """
+    if sw.third_name != "V" or len(sw.third) != 1 or sw.third[0] != 0:
+        raise JaxmiError(f"{sw.path}: Fig. 2 needs a sweep at V = 0 only (sweeps/fig2.toml)")
+    T_fine = np.linspace(0.0, float(sw.T.max()), n_fine)
+    T_fine[0] = 1e-4  # Eq. 14 is continuous at T = 0; keep the grid at T > 0
+    return {
+        "T": sw.T,
+        "G": quantity(sw, "conductance")[:, :, 0],
+        "names": sw.J_names or [f"J{j}" for j in range(len(sw.J))],
+        "J": sw.J,
+        "T_fine": T_fine,
+        "eq14": linear_conductance(sw.J, T_fine),
+    }
+
+
+def fig3_data(sw: Sweep, n_fine: int = 300) -> dict:
+    """What Fig. 3 draws: the crossover ratio and the MI polarization against u = eV/2T.
+
+    Returns:
+        dict with ``u`` (nu,), ``T`` (nT,), ``ratio`` (nT, nu) = dG(T, V)/dG_L(T) (engine over
+        Eq. 14, exact), ``sx_ratio`` (nT, nu) = <Sx>/Sx^(0) with the corrected
+        Sx^(0) = -(u/3)(pi T)^2 (the paper prints twice that: docs/physics.md), and on a fine u
+        grid ``u_fine``, ``eq18``, ``eq19``, ``small_u`` (= 1) and ``large_u`` = (5/8)(u/pi)^4.
+    """
+    from jaxmi import analytic
+
+    if sw.third_name != "u" or len(sw.J) != 1 or "spin" not in sw.data:
+        raise JaxmiError(
+            f"{sw.path}: Fig. 3 needs one coupling on a u axis with the spin (sweeps/fig3.toml)"
+        )
+    u = sw.third
+    sx = sw.data["spin"][0, :, :, 0]
+    sx0 = np.asarray(analytic.eq19_sx0(sw.T[:, None], sw.V))
+    u_fine = np.geomspace(u.min(), u.max(), n_fine)
+    return {
+        "u": u,
+        "T": sw.T,
+        "ratio": quantity(sw, "ratio")[0],
+        "sx_ratio": sx / sx0,
+        "u_fine": u_fine,
+        "eq18": np.asarray(analytic.eq18_crossover(u_fine)),
+        "eq19": np.asarray(analytic.eq19_polarization_ratio(u_fine)),
+        "small_u": np.ones_like(u_fine),
+        "large_u": 5.0 / 8.0 * (u_fine / np.pi) ** 4,
+    }
+
+
+def draw_fig2(sw: Sweep, output: str) -> str:
+    """The paper's Fig. 2: dG_L/G0 against T/vFk0 for four couplings (engine: circles), with
+    Eq. 14 (exact) dashed in the same colours."""
+    _, Figure = _matplotlib()
+    d = fig2_data(sw)
+    fig = Figure(figsize=(6.4, 4.6), layout="constrained")
+    ax = fig.add_subplot()
+    ax.axhline(0.0, color="0.7", lw=0.8)
+    for j, name in enumerate(d["names"]):
+        colour = FIG2_COLOURS.get(name, f"C{j}")
+        ax.plot(
+            d["T"][::2],
+            d["G"][j, ::2],
+            "o",
+            ms=4,
+            mfc="none",
+            color=colour,
+            label=_case_label(sw, j),
+            zorder=3,
+        )
+        ax.plot(d["T_fine"], d["eq14"][j], "--", color=colour, lw=1.3, zorder=2)
+    ax.plot([], [], "--", color="0.3", label="Eq. 14 (closed form)")
+    ax.set_xlim(0.0, float(d["T"].max()) * 1.02)
+    ax.set_xlabel("T / vFk0")
+    ax.set_ylabel("dG_L / G0")
+    ax.set_title(
+        "Linear conductance correction (paper's Fig. 2): engine (circles), Eq. 14 (dashed)",
+        fontsize="medium",
+    )
+    ax.legend(fontsize="small", loc="center left", bbox_to_anchor=(0.0, 0.45))
+    ax.grid(alpha=0.3)
+    return _save(fig, output)
+
+
+def draw_fig3(sw: Sweep, output: str) -> str:
+    """The paper's Fig. 3: the crossover dG(T, V)/dG_L(T) against u = eV/2T (log-log) with
+    Eq. 18 and its two limiting laws, 1 (u << 1, Eq. 16) and (5/8)(u/pi)^4 (u >> 1, Eq. 17);
+    inset: the MI polarization <Sx>/Sx^(0) with Eq. 19, where Sx^(0) = -(u/3)(pi T)^2 is
+    corrected from the paper's printed -(2u/3)(pi T)^2 (docs/physics.md). Eq. 19 dips to ~0.78
+    near u = 3 before rising (the engine agrees)."""
+    _, Figure = _matplotlib()
+    d = fig3_data(sw)
+    fig = Figure(figsize=(6.4, 4.8), layout="constrained")
+    ax = fig.add_subplot()
+    marks = ["o", "s", "^", "v", "D"]
+    for i, t in enumerate(d["T"]):
+        ax.plot(
+            d["u"][::2],
+            d["ratio"][i, ::2],
+            marks[i % 5],
+            ms=3.5,
+            mfc="none",
+            color=f"C{i}",
+            label=f"engine, T = {t:g} vFk0",
+        )
+    ax.plot(d["u_fine"], d["eq18"], "--", color="black", lw=1.3, label="Eq. 18")
+    ax.plot(d["u_fine"], d["small_u"], ":", color="tab:gray", lw=1.3, label="1 (T^4 law, Eq. 16)")
+    ax.plot(
+        d["u_fine"],
+        d["large_u"],
+        ":",
+        color="tab:red",
+        lw=1.3,
+        label="(5/8)(u/pi)^4 ((eV)^4 law, Eq. 17)",
+    )
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_ylim(0.5, 2.0 * float(np.max(d["eq18"])))
+    ax.set_xlabel("u = eV / 2T")
+    ax.set_ylabel("dG(T, V) / dG_L(T)")
+    ax.set_title(
+        f"Crossover of an isotropic impurity, J = {sw.J[0, 0]:g} (paper's Fig. 3)",
+        fontsize="medium",
+    )
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(0.0, 0.53))
+    ax.grid(alpha=0.3, which="both", lw=0.4)
+    # Inset as in the paper: linear u axis.
+    ins = ax.inset_axes([0.1, 0.6, 0.34, 0.32])
+    for i in range(len(d["T"])):
+        ins.plot(d["u"], d["sx_ratio"][i], marks[i % 5], ms=2.5, mfc="none", color=f"C{i}")
+    ins.plot(d["u_fine"], d["eq19"], "--", color="black", lw=1.1)
+    ins.set_xlim(0.0, float(d["u"].max()) * 1.03)
+    ins.set_xlabel("u = eV / 2T", fontsize="x-small", labelpad=1)
+    ins.set_title(
+        "<Sx> / Sx^(0), Eq. 19 dashed;\nSx^(0) = -(u/3)(pi T)^2 (corrected)", fontsize="x-small"
+    )
+    ins.tick_params(labelsize="x-small")
+    return _save(fig, output)
+
+
+def find_spec(name: str) -> Path:
+    """A spec of the repository's ``sweeps/`` (next to the package, else in the CWD)."""
+    here = Path(__file__).resolve().parents[1] / "sweeps" / name
+    cwd = Path.cwd() / "sweeps" / name
+    for p in (here, cwd):
+        if p.is_file():
+            return p
+    raise JaxmiError(
+        f"sweeps/{name}: not found next to the jaxmi package ({here.parent}) or in the current "
+        "directory; run from a checkout of the repository"
+    )
+
+
+def make_figures(
+    outdir: str | os.PathLike = ".", *, data_dir: str | os.PathLike | None = None, progress=None
+) -> list[str]:
+    """Run sweeps/fig2.toml and sweeps/fig3.toml and draw fig2.png and fig3.png in ``outdir``.
+
+    Args:
+        outdir: where the PNGs go (must exist).
+        data_dir: where the HDF5 files go (kept; an existing complete file of the same spec is
+            reused, not recomputed); default a temporary directory, removed afterwards.
+        progress: a :class:`jaxmi.sweep.run.Progress` for the sweeps (default silent).
+
+    Returns:
+        the paths of the two PNGs.
+    """
+    _matplotlib()
+    from jaxmi.sweep import spec as spec_mod
+
+    outdir = Path(outdir)
+    if not outdir.is_dir():
+        raise JaxmiError(f"{outdir}: the output directory does not exist")
+    if data_dir is not None and not Path(data_dir).is_dir():
+        raise JaxmiError(f"{data_dir}: the data directory does not exist")
+    specs = {name: spec_mod.load(find_spec(f"{name}.toml")) for name in ("fig2", "fig3")}
+    from jaxmi.sweep.run import run_sweep
+
+    with tempfile.TemporaryDirectory(prefix="jaxmi-figures-") as tmp:
+        ddir = Path(data_dir) if data_dir is not None else Path(tmp)
+        out = []
+        for name, draw in (("fig2", draw_fig2), ("fig3", draw_fig3)):
+            h5 = ddir / f"{name}.h5"
+            run_sweep(specs[name], output=str(h5), progress=progress)
+            out.append(draw(read_sweep(h5), str(outdir / f"{name}.png")))
+    return out
+
+
+# --- fits ---------------------------------------------------------------------------------------
+
+#: Most curves drawn in one panel before the data are shown without grouping.
+MAX_CURVES = 8
+
+
+def _pyplot():
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise JaxmiError(MISSING_MATPLOTLIB) from None
+    return plt
+
+
+def _groups(result):
+    """How to draw the data: (x name, x values, group name, group values) where each group is
+    drawn as one curve over x. Linear response -> G vs T; a few temperatures -> G vs V per T;
+    a few biases -> G vs T per V; otherwise G vs T without curves (group None)."""
+    d = result.data
+    uT, uV = np.unique(d.T_K), np.unique(d.V_mV)
+    if len(uV) == 1:
+        return "T", d.T_K, "V", d.V_mV
+    if len(uT) <= MAX_CURVES:
+        return "V", d.V_mV, "T", d.T_K
+    if len(uV) <= MAX_CURVES:
+        return "T", d.T_K, "V", d.V_mV
+    return "T", d.T_K, None, None
+
+
+def fit_figure(result, path, *, title: str | None = None, points: int = 200) -> None:
+    """Write a PNG (or any format matplotlib infers from ``path``) of a fit.
+
+    Top panel: measured G (e^2/h) with one-sigma error bars (when ``G_err`` was given) and the
+    fitted model as lines; bottom panel: residuals, normalised ``(G - model) / G_err`` when
+    errors were given, else ``G - model`` in e^2/h.
+
+    Args:
+        result: a :class:`jaxmi.fitting.FitResult`.
+        path: output file.
+        title: figure title (default: the fitted parameters).
+        points: points per model curve.
+
+    Raises:
+        JaxmiError: matplotlib is not installed (with the install command).
+    """
+    plt = _pyplot()
+    d = result.data
+    xname, x, gname, g = _groups(result)
+    units = {"T": "K", "V": "mV"}
+    fig, (ax, axr) = plt.subplots(
+        2, 1, figsize=(6.4, 6.0), sharex=True, gridspec_kw={"height_ratios": [3, 1]}
+    )
+    resid = d.G - result.G_fit
+    if result.weighted:
+        resid = resid / d.G_err
+    levels = np.unique(g) if gname is not None else [None]
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, level in enumerate(levels):
+        sel = np.ones(len(x), bool) if level is None else g == level
+        c = colors[i % len(colors)]
+        label = "data"
+        if level is not None and len(levels) > 1:
+            label = f"{gname} = {level:g} {units[gname]}"
+        ax.errorbar(
+            x[sel],
+            d.G[sel],
+            yerr=None if d.G_err is None else d.G_err[sel],
+            fmt="o",
+            ms=4,
+            color=c,
+            capsize=2,
+            label=label,
+        )
+        axr.plot(x[sel], resid[sel], "o", ms=4, color=c)
+        if level is not None or gname is None:
+            xs = np.linspace(x[sel].min(), x[sel].max(), points)
+            if xs[0] == xs[-1]:
+                continue
+            T = xs if xname == "T" else np.full(points, level)
+            V = xs if xname == "V" else np.full(points, 0.0 if level is None else level)
+            if gname is None:  # scattered (T, V): no single curve; mark the model at the data
+                ax.plot(x, result.G_fit, "x", color="k", label="model at the data")
+                continue
+            ax.plot(xs, result.model(T, V), "-", color=c, lw=1.2)
+    ax.plot([], [], "-", color="k", lw=1.2, label="fit")
+    ax.set_ylabel("G  [e$^2$/h]")
+    ax.legend(fontsize=8)
+    axr.axhline(0.0, color="k", lw=0.8)
+    axr.set_ylabel("(G - fit) / G_err" if result.weighted else "G - fit  [e$^2$/h]")
+    axr.set_xlabel(f"{xname}  [{units[xname]}]")
+    if title is None:
+        parts = [
+            f"{k} = {v:.4g}" + (f" ± {result.stderr[k]:.2g}" if k in result.stderr else "")
+            for k, v in result.params.items()
+            if k in result.free or k == "E0_meV"
+        ]
+        title = textwrap.fill(", ".join(parts) + f";  chi2_red = {result.chi2_reduced:.3g}", 80)
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

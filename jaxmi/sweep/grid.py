@@ -1,0 +1,99 @@
+"""Spec -> flat coordinate arrays of the sweep grid (numpy, float64; no JAX).
+
+The output grid has shape (nJ, nT, nV): every coupling vector against every (T, V) pair. When
+the spec gives the bias as u = eV/2T, the third axis is u and the bias is the 2-D coordinate
+V[t, k] = 2 u[k] T[t]. Units: T, V in vF*k0; u and J dimensionless.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from jaxmi.sweep.spec import Axis, JAxis, Spec
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Grid:
+    """Coordinates of a sweep.
+
+    Attributes:
+        J: couplings, shape (nJ, 3).
+        J_names: case names (nJ strings) or None.
+        J_kind, J_shape: how the J axis was built and the shape it reshapes to (C order).
+        T: temperatures, shape (nT,).
+        third_name: "V" or "u".
+        third: the third axis' values, shape (n3,).
+        V: the bias at every (T, third) pair, shape (nT, n3): V[t, k] = third[k] for a V axis,
+            2 u[k] T[t] for a u axis.
+    """
+
+    J: np.ndarray
+    J_names: tuple[str, ...] | None
+    J_kind: str
+    J_shape: tuple[int, ...]
+    T: np.ndarray
+    third_name: str
+    third: np.ndarray
+    V: np.ndarray
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return (self.J.shape[0], self.T.shape[0], self.third.shape[0])
+
+    @property
+    def n_points(self) -> int:
+        nj, nt, nv = self.shape
+        return nj * nt * nv
+
+
+def axis_values(axis: Axis) -> np.ndarray:
+    """The values of an axis, float64 (linear: numpy.linspace; log: numpy.geomspace; both
+    include the end points exactly)."""
+    if axis.spacing == "values":
+        return np.asarray(axis.values, dtype=np.float64)
+    if axis.spacing == "log":
+        return np.geomspace(axis.start, axis.stop, axis.num, dtype=np.float64)
+    return np.linspace(axis.start, axis.stop, axis.num, dtype=np.float64)
+
+
+def j_vectors(j: JAxis) -> np.ndarray:
+    """The nJ coupling vectors of a J axis, shape (nJ, 3), in the order of the output's J axis."""
+    if j.kind == "cases":
+        return np.asarray([v for _, v in j.cases], dtype=np.float64).reshape(-1, 3)
+    if j.kind == "isotropic":
+        return np.repeat(axis_values(j.axes[0])[:, None], 3, axis=1)
+    if j.kind == "product":
+        x, y, z = (axis_values(a) for a in j.axes)
+        mesh = np.meshgrid(x, y, z, indexing="ij")
+        return np.stack([m.ravel() for m in mesh], axis=1)
+    mags = axis_values(j.axes[0])
+    theta = np.pi * (np.arange(j.n_theta) + 0.5) / j.n_theta
+    phi = 2.0 * np.pi * np.arange(j.n_phi) / j.n_phi
+    th, ph = np.meshgrid(theta, phi, indexing="ij")
+    unit = np.stack([np.sin(th) * np.cos(ph), np.sin(th) * np.sin(ph), np.cos(th)], axis=-1)
+    return (mags[:, None, None, None] * unit[None]).reshape(-1, 3)
+
+
+def build(spec: Spec) -> Grid:
+    """The coordinate arrays of a validated spec."""
+    J = j_vectors(spec.J)
+    T = axis_values(spec.T)
+    third = axis_values(spec.third)
+    if spec.third_name == "V":
+        V = np.broadcast_to(third[None, :], (T.shape[0], third.shape[0])).copy()
+    else:
+        V = 2.0 * third[None, :] * T[:, None]
+    for a in (J, T, third, V):
+        a.setflags(write=False)
+    return Grid(
+        J=J,
+        J_names=spec.J.names,
+        J_kind=spec.J.kind,
+        J_shape=spec.J.shape,
+        T=T,
+        third_name=spec.third_name,
+        third=third,
+        V=V,
+    )

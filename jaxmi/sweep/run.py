@@ -1,0 +1,284 @@
+"""The sweep driver: spec -> grid -> chunks -> devices -> store, with resume and progress.
+
+:func:`run_sweep` opens (or resumes) the output file, skips the chunks it already holds, and
+streams the others: while the devices compute the next chunks (JAX dispatches asynchronously),
+the main thread checks and writes the previous one, so memory is bounded by the chunks in
+flight (one per device, plus the one being written), not by the grid. Progress is reported
+between chunks, never from inside compiled code.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import sys
+import time
+from collections.abc import Callable
+from typing import Protocol, TextIO
+
+import jax
+import numpy as np
+
+import jaxmi
+from jaxmi.config import Config
+from jaxmi.errors import StoreError
+from jaxmi.sweep import chunks, grid, store
+from jaxmi.sweep.spec import Spec
+
+
+class Progress(Protocol):
+    """What the driver reports to: ``start`` once, ``advance`` after each written chunk,
+    ``close`` at the end (also after an error or an interruption)."""
+
+    def start(self, total: int, done: int) -> None: ...
+
+    def advance(self, points: int) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class NoProgress:
+    """The default: report nothing."""
+
+    def start(self, total: int, done: int) -> None:
+        pass
+
+    def advance(self, points: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _sci(x: float) -> str:
+    """3.1e5 style (no '+', no leading zeros in the exponent)."""
+    if x <= 0 or not np.isfinite(x):
+        return "0"
+    mantissa, exponent = f"{x:.1e}".split("e")
+    return f"{mantissa}e{int(exponent)}"
+
+
+class LineProgress:
+    """Plain lines for logs, at most one every ``interval`` seconds and one at the end:
+    ``1200/4800 points, 3.1e5 points/s, ETA 12 s``. The rate counts this run's points only."""
+
+    def __init__(self, stream: TextIO | None = None, interval: float = 5.0) -> None:
+        self.stream = stream if stream is not None else sys.stderr
+        self.interval = interval
+
+    def start(self, total: int, done: int) -> None:
+        self.total, self.done, self.first = total, done, done
+        self.t0 = self.last = time.perf_counter()
+
+    def _line(self) -> str:
+        elapsed = time.perf_counter() - self.t0
+        rate = (self.done - self.first) / elapsed if elapsed > 0 else 0.0
+        eta = f"{(self.total - self.done) / rate:.0f} s" if rate > 0 else "?"
+        return f"{self.done}/{self.total} points, {_sci(rate)} points/s, ETA {eta}"
+
+    def advance(self, points: int) -> None:
+        self.done += points
+        now = time.perf_counter()
+        if now - self.last >= self.interval:
+            self.last = now
+            print(self._line(), file=self.stream, flush=True)
+
+    def close(self) -> None:
+        if self.done > self.first:
+            print(self._line(), file=self.stream, flush=True)
+
+
+class TqdmProgress:
+    """A tqdm bar on ``stream`` (points done, points/s, ETA)."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream if stream is not None else sys.stderr
+        self.bar = None
+
+    def start(self, total: int, done: int) -> None:
+        from tqdm import tqdm
+
+        self.bar = tqdm(
+            total=total,
+            initial=done,
+            unit="pt",
+            unit_scale=True,
+            file=self.stream,
+            dynamic_ncols=True,
+            smoothing=0.1,
+        )
+
+    def advance(self, points: int) -> None:
+        self.bar.update(points)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+@dataclasses.dataclass(frozen=True)
+class Result:
+    """What a run did.
+
+    Attributes:
+        path: the output file.
+        shape: the grid (nJ, nT, nV).
+        points: points in the grid; points_done: points in the file now.
+        points_computed, chunks_computed: computed by this run.
+        complete: every chunk is in the file; interrupted: ``stop`` ended the run early.
+        wall_time: seconds this run took (file opened to file closed).
+    """
+
+    path: str
+    shape: tuple[int, int, int]
+    points: int
+    points_done: int
+    points_computed: int
+    chunks_computed: int
+    complete: bool
+    interrupted: bool
+    wall_time: float
+
+
+def skeleton(spec: Spec, g: grid.Grid, layout: chunks.Layout, config: Config, device: str):
+    """The file skeleton of a sweep (coordinates and metadata)."""
+    return store.Skeleton(
+        shape=g.shape,
+        block=layout.block,
+        J=g.J,
+        J_names=g.J_names,
+        J_kind=g.J_kind,
+        J_shape=g.J_shape,
+        T=g.T,
+        third_name=g.third_name,
+        third=g.third,
+        V=g.V,
+        quantities=spec.quantities,
+        spec_sha256=spec.sha256,
+        version=jaxmi.__version__,
+        attrs={
+            "spec": spec.text,
+            "spec_path": spec.path,
+            "description": spec.description,
+            "precision": spec.precision,
+            "quadrature_order": np.int64(config.order),
+            "window_panels": np.int64(config.window_panels),
+            "tail_panels": np.int64(config.tail_panels),
+            "tail_cutoff": np.float64(config.tail_cutoff),
+            "regularization": np.float64(config.regularization),
+        },
+        device=device,
+    )
+
+
+def _nan_message(path: str, i: int, layout: chunks.Layout, g: grid.Grid, q: str, arr) -> str:
+    rj, rt, rv = layout.region(i)
+    J, T, X = g.J[rj], g.T[rt], g.third[rv]
+
+    def span(x):
+        return f"{x.min():.6g}..{x.max():.6g}"
+
+    return (
+        f"{path}: chunk {i} of {layout.n_chunks} produced NaN in {q} at "
+        f"{int(np.isnan(arr).sum())} point(s); chunk not written: J[{rj.start}:{rj.stop}] "
+        f"(Jx {span(J[:, 0])}, Jy {span(J[:, 1])}, Jz {span(J[:, 2])}), T[{rt.start}:{rt.stop}] "
+        f"({span(T)}), {g.third_name}[{rv.start}:{rv.stop}] ({span(X)})"
+    )
+
+
+def run_sweep(
+    spec: Spec,
+    *,
+    output: str | None = None,
+    overwrite: bool = False,
+    chunk: int | None = None,
+    progress: Progress | None = None,
+    stop: Callable[[], bool] | None = None,
+    devices=None,
+) -> Result:
+    """Run (or resume) a sweep and write it to HDF5.
+
+    Args:
+        spec: a validated spec (:func:`jaxmi.sweep.load`).
+        output: the file to write; default ``spec.default_output()``, relative to the CWD.
+        overwrite: replace an existing file that holds another sweep (or is not a jaxmi file).
+        chunk: points per chunk, overriding the spec's ``[numerics].chunk``. A file can only be
+            resumed with the chunk shape it was started with.
+        progress: a :class:`Progress`; default silent.
+        stop: polled between chunks; when it returns True the run ends early (chunks already
+            written stay; the rest can be resumed later).
+        devices: JAX devices to use; default ``jax.local_devices()``.
+
+    Returns:
+        :class:`Result`.
+
+    Raises:
+        StoreError: the output cannot be written or resumed, or a chunk produced NaN (that chunk
+            is not written; the message names it and its J/T/V ranges).
+    """
+    progress = progress if progress is not None else NoProgress()
+    devices = list(devices) if devices is not None else jax.local_devices()
+    path = output if output is not None else spec.default_output()
+    g = grid.build(spec)
+    layout = chunks.plan(g.shape, chunk if chunk is not None else spec.chunk)
+    config = Config(order=spec.order)
+    device = chunks.describe_devices(devices)
+    t0 = time.perf_counter()
+    computed = chunks_computed = 0
+    interrupted = False
+    with store.open_writer(
+        path, skeleton(spec, g, layout, config, device), overwrite=overwrite
+    ) as w:
+        w.start_run(device)
+        todo = [i for i in range(layout.n_chunks) if not w.done[i]]
+        progress.start(g.n_points, g.n_points - sum(layout.points(i) for i in todo))
+        computer = chunks.Computer(g, layout, config, devices)
+        pending: collections.deque = collections.deque()
+
+        def write_next() -> None:
+            nonlocal computed, chunks_computed
+            handle = pending.popleft()
+            i = handle[0]
+            values = computer.result(handle)
+            values = {q: values[q] for q in spec.quantities}
+            for q, arr in values.items():
+                if np.isnan(arr).any():
+                    raise StoreError(_nan_message(path, i, layout, g, q, arr))
+            w.write_chunk(i, layout.region(i), values)
+            computed += layout.points(i)
+            chunks_computed += 1
+            progress.advance(layout.points(i))
+
+        try:
+            for i in todo:
+                if stop is not None and stop():
+                    interrupted = True
+                    break
+                pending.append(computer.submit(i))
+                # Keep one chunk per device in flight while the oldest one is written.
+                if len(pending) > len(devices):
+                    write_next()
+            while pending and not interrupted:
+                if stop is not None and stop():
+                    interrupted = True
+                    break
+                write_next()
+        finally:
+            wall = time.perf_counter() - t0
+            w.finish(wall)
+            progress.close()
+        done_points = sum(layout.points(i) for i in range(layout.n_chunks) if w.done[i])
+        complete = bool(w.done.all())
+    if interrupted and complete:
+        interrupted = False
+    return Result(
+        path=path,
+        shape=g.shape,
+        points=g.n_points,
+        points_done=done_points,
+        points_computed=computed,
+        chunks_computed=chunks_computed,
+        complete=complete,
+        interrupted=interrupted,
+        wall_time=wall,
+    )

@@ -1,0 +1,493 @@
+"""Sweep specification: a TOML file -> a frozen :class:`Spec`, validated against a declared schema.
+
+Pure Python (no JAX, no numpy): a spec is checked completely, at the boundary, before any
+numerics. Every problem is a :class:`jaxmi.errors.SpecError` with one line that names the file,
+the key path, the value given and what is allowed, e.g.
+
+    sweeps/fig2.toml: [T].num must be a positive integer, got -3
+
+The format is documented in docs/sweeps.md. Units: T, V (= eV) and u = eV/2T as in the core
+(vF*k0; u dimensionless); J dimensionless (J / vF).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import hashlib
+import math
+import os
+import tomllib
+from collections.abc import Mapping
+from typing import Any
+
+from jaxmi.errors import SpecError
+
+QUANTITIES = ("conductance", "current", "spin")
+SPACINGS = ("linear", "log")
+J_KINDS = ("cases", "isotropic", "product", "sphere")
+DEFAULT_ORDER = 16  # jaxmi.Config().order; kept here so that parsing a spec does not import JAX
+DEFAULT_CHUNK = 65536
+MAX_ORDER = 1024
+
+_TOP_KEYS = ("description", "output", "quantities", "J", "T", "V", "u", "numerics")
+_AXIS_KEYS = ("values", "start", "stop", "num", "spacing")
+_NUMERICS_KEYS = ("order", "precision", "chunk")
+_SPHERE_KEYS = ("n_theta", "n_phi", "magnitudes")
+_CASE_KEYS = ("name", "J")
+
+
+@dataclasses.dataclass(frozen=True)
+class Axis:
+    """One 1-D coordinate axis, as given: explicit values, or start/stop/num with a spacing.
+
+    The values themselves are built with numpy by :mod:`jaxmi.sweep.grid` (an axis may be long;
+    the spec stays small).
+
+    Attributes:
+        spacing: "values" (explicit list), "linear" or "log" (geometric).
+        values: the explicit values (spacing "values"), else ().
+        start, stop, num: the range (spacing "linear" or "log"; end points included).
+    """
+
+    spacing: str
+    values: tuple[float, ...] = ()
+    start: float = 0.0
+    stop: float = 0.0
+    num: int = 0
+
+    def __len__(self) -> int:
+        return len(self.values) if self.spacing == "values" else self.num
+
+    @property
+    def ends(self) -> tuple[float, ...]:
+        """The values that bound the axis: all explicit values, or (start, stop)."""
+        return self.values if self.spacing == "values" else (self.start, self.stop)
+
+
+@dataclasses.dataclass(frozen=True)
+class JAxis:
+    """The coupling axis: nJ vectors (Jx, Jy, Jz), described compactly.
+
+    Attributes:
+        kind: "cases", "isotropic" (J (1, 1, 1) times each value), "product" (every Jx x Jy x Jz,
+            Jx slowest) or "sphere" (magnitudes x directions on a (theta, phi) grid, magnitude
+            slowest, then theta, phi fastest; theta_i = pi (i + 1/2) / n_theta,
+            phi_k = 2 pi k / n_phi).
+        cases: ((name, (Jx, Jy, Jz)), ...) for kind "cases".
+        axes: the axes of the kind: (values,) for isotropic, (Jx, Jy, Jz) for product,
+            (magnitudes,) for sphere.
+        n_theta, n_phi: the direction grid of kind "sphere".
+    """
+
+    kind: str
+    cases: tuple[tuple[str, tuple[float, float, float]], ...] = ()
+    axes: tuple[Axis, ...] = ()
+    n_theta: int = 0
+    n_phi: int = 0
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """The structured shape the flat J axis reshapes to (C order)."""
+        if self.kind == "cases":
+            return (len(self.cases),)
+        if self.kind == "sphere":
+            return (len(self.axes[0]), self.n_theta, self.n_phi)
+        return tuple(len(a) for a in self.axes)
+
+    def __len__(self) -> int:
+        return math.prod(self.shape)
+
+    @property
+    def names(self) -> tuple[str, ...] | None:
+        return tuple(n for n, _ in self.cases) if self.kind == "cases" else None
+
+
+@dataclasses.dataclass(frozen=True)
+class Spec:
+    """A validated sweep specification.
+
+    Attributes:
+        path: the spec file as given (used in messages).
+        text: the file's text, stored verbatim in the output; sha256: its hex digest.
+        J, T: the coupling and temperature axes.
+        third: the third axis, named by ``third_name``: "V" (bias eV) or "u" (= eV / 2T, then
+            V = 2 u T is a 2-D coordinate over (T, u)).
+        quantities: subset of ("conductance", "current", "spin"), in that order.
+        order: Gauss-Legendre nodes per panel (jaxmi.Config.order).
+        precision: "float64" (the only one supported).
+        chunk: target number of points per compute chunk.
+        output: output path from the spec, relative to the current directory (None: not given).
+        description: free text, stored in the output.
+    """
+
+    path: str
+    text: str
+    sha256: str
+    J: JAxis
+    T: Axis
+    third_name: str
+    third: Axis
+    quantities: tuple[str, ...]
+    order: int
+    precision: str
+    chunk: int
+    output: str | None
+    description: str
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """Output shape (nJ, nT, nV) (or (nJ, nT, nu))."""
+        return (len(self.J), len(self.T), len(self.third))
+
+    @property
+    def n_points(self) -> int:
+        return self.shape[0] * self.shape[1] * self.shape[2]
+
+    def default_output(self) -> str:
+        """The spec's ``output``, else the spec file's name with suffix .h5 (in the CWD)."""
+        if self.output is not None:
+            return self.output
+        stem = os.path.splitext(os.path.basename(self.path))[0]
+        return stem + ".h5"
+
+
+# --- messages -----------------------------------------------------------------------------------
+
+
+def _show(value: Any) -> str:
+    """A value as the user wrote it (TOML-like), shortened to one line."""
+    if isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, str):
+        text = '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    elif isinstance(value, float):
+        text = repr(value)
+    elif isinstance(value, Mapping):
+        text = "{" + ", ".join(f"{k} = {_show(v)}" for k, v in value.items()) + "}"
+    elif isinstance(value, list | tuple):
+        text = "[" + ", ".join(_show(v) for v in value) + "]"
+    else:
+        text = str(value)
+    text = text.replace("\n", " ")
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _type_name(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a float"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, Mapping):
+        return "a table"
+    return type(value).__name__
+
+
+class _Ctx:
+    """Builds messages '<file>: <key path> <problem>'."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def fail(self, key: str, problem: str) -> SpecError:
+        where = f"{key} " if key else ""
+        return SpecError(f"{self.path}: {where}{problem}")
+
+
+def _key(parent: str, name: str) -> str:
+    """Key path in messages: top-level tables in brackets, then dotted keys: [T].num."""
+    if not parent:
+        return f"[{name}]" if name in ("J", "T", "V", "u", "numerics") else name
+    return f"{parent}.{name}"
+
+
+def _check_keys(ctx: _Ctx, table: Mapping, allowed: tuple[str, ...], where: str) -> None:
+    for k in table:
+        if k not in allowed:
+            close = difflib.get_close_matches(k, allowed, n=1, cutoff=0.6)
+            hint = f'; did you mean "{close[0]}"?' if close else ""
+            place = f"in {where}" if where else "at the top level"
+            raise ctx.fail("", f'unknown key "{k}" {place}{hint} (allowed: {", ".join(allowed)})')
+
+
+def _table(ctx: _Ctx, value: Any, key: str) -> Mapping:
+    if not isinstance(value, Mapping):
+        raise ctx.fail(key, f"must be a table, got {_type_name(value)} {_show(value)}")
+    return value
+
+
+# --- scalars ------------------------------------------------------------------------------------
+
+
+def _number(ctx: _Ctx, value: Any, key: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ctx.fail(key, f"must be a number, got {_type_name(value)} {_show(value)}")
+    x = float(value)
+    if not math.isfinite(x):
+        raise ctx.fail(key, f"must be a finite number, got {_show(value)}")
+    return x
+
+
+def _positive_int(ctx: _Ctx, value: Any, key: str, *, maximum: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ctx.fail(key, f"must be a positive integer, got {_show(value)}")
+    if maximum is not None and value > maximum:
+        raise ctx.fail(key, f"must be an integer <= {maximum}, got {value}")
+    return value
+
+
+# --- axes ---------------------------------------------------------------------------------------
+
+
+def _axis(ctx: _Ctx, value: Any, key: str, *, allow_scalar: bool = False) -> Axis:
+    """An axis given as a list of numbers, a table {values} or {start, stop, num[, spacing]}."""
+    if allow_scalar and not isinstance(value, bool) and isinstance(value, int | float):
+        return Axis("values", (_number(ctx, value, key),))
+    if isinstance(value, list):
+        return Axis("values", _values(ctx, value, key))
+    if not isinstance(value, Mapping):
+        allowed = "a number, " if allow_scalar else ""
+        raise ctx.fail(
+            key,
+            f"must be {allowed}a list of numbers or a table with values or start/stop/num, "
+            f"got {_type_name(value)} {_show(value)}",
+        )
+    _check_keys(ctx, value, _AXIS_KEYS, key)
+    if "values" in value:
+        extra = [k for k in ("start", "stop", "num", "spacing") if k in value]
+        if extra:
+            raise ctx.fail(
+                key, f"takes either values or start/stop/num, not both (also got {extra[0]})"
+            )
+        return Axis("values", _values(ctx, value["values"], _key(key, "values")))
+    missing = [k for k in ("start", "stop", "num") if k not in value]
+    if missing:
+        raise ctx.fail(
+            key, f"needs values = [...] or start, stop and num (missing {', '.join(missing)})"
+        )
+    start = _number(ctx, value["start"], _key(key, "start"))
+    stop = _number(ctx, value["stop"], _key(key, "stop"))
+    num = _positive_int(ctx, value["num"], _key(key, "num"), maximum=10**9)
+    spacing = value.get("spacing", "linear")
+    if spacing not in SPACINGS:
+        raise ctx.fail(_key(key, "spacing"), f'must be "linear" or "log", got {_show(spacing)}')
+    if spacing == "log":
+        if start <= 0 or stop <= 0:
+            bad, name = (start, "start") if start <= 0 else (stop, "stop")
+            raise ctx.fail(_key(key, name), f'must be > 0 with spacing = "log", got {_show(bad)}')
+    return Axis(spacing, (), start, stop, num)
+
+
+def _where(axis: Axis, i: int, key: str) -> str:
+    """Key path of value i of an axis: [T].values[2], or [T].start / [T].stop for a range."""
+    if axis.spacing == "values":
+        return f"{key}.values[{i}]"
+    return _key(key, "start" if i == 0 else "stop")
+
+
+def _values(ctx: _Ctx, value: Any, key: str) -> tuple[float, ...]:
+    if not isinstance(value, list):
+        raise ctx.fail(key, f"must be a list of numbers, got {_type_name(value)} {_show(value)}")
+    if not value:
+        raise ctx.fail(key, "must be a non-empty list of numbers, got []")
+    return tuple(_number(ctx, v, f"{key}[{i}]") for i, v in enumerate(value))
+
+
+# --- J ------------------------------------------------------------------------------------------
+
+
+def _vector(ctx: _Ctx, value: Any, key: str) -> tuple[float, float, float]:
+    if not isinstance(value, list) or len(value) != 3:
+        raise ctx.fail(key, f"must be 3 numbers [Jx, Jy, Jz], got {_show(value)}")
+    x, y, z = (_number(ctx, v, f"{key}[{i}]") for i, v in enumerate(value))
+    return (x, y, z)
+
+
+def _j_axis(ctx: _Ctx, table: Any) -> JAxis:
+    table = _table(ctx, table, "[J]")
+    _check_keys(ctx, table, J_KINDS, "[J]")
+    kinds = [k for k in J_KINDS if k in table]
+    if len(kinds) != 1:
+        got = ", ".join(kinds) if kinds else "none"
+        raise ctx.fail("[J]", f"needs exactly one of {', '.join(J_KINDS)}, got {got}")
+    kind = kinds[0]
+    value = table[kind]
+    key = _key("[J]", kind)
+    if kind == "cases":
+        if not isinstance(value, list) or not value:
+            raise ctx.fail(
+                key,
+                'must be a non-empty array of tables {name = "...", J = [Jx, Jy, Jz]}, '
+                f"got {_show(value)}",
+            )
+        cases: list[tuple[str, tuple[float, float, float]]] = []
+        for i, case in enumerate(value):
+            ck = f"{key}[{i}]"
+            case = _table(ctx, case, ck)
+            _check_keys(ctx, case, _CASE_KEYS, ck)
+            if "J" not in case:
+                raise ctx.fail(ck, "needs J = [Jx, Jy, Jz]")
+            name = case.get("name", f"case{i}")
+            if not isinstance(name, str) or not name.strip():
+                raise ctx.fail(_key(ck, "name"), f"must be a non-empty string, got {_show(name)}")
+            if any(name == n for n, _ in cases):
+                raise ctx.fail(_key(ck, "name"), f"repeats the case name {_show(name)}")
+            cases.append((name, _vector(ctx, case["J"], _key(ck, "J"))))
+        return JAxis("cases", cases=tuple(cases))
+    if kind == "isotropic":
+        return JAxis("isotropic", axes=(_axis(ctx, value, key),))
+    if kind == "product":
+        value = _table(ctx, value, key)
+        _check_keys(ctx, value, ("Jx", "Jy", "Jz"), key)
+        missing = [c for c in ("Jx", "Jy", "Jz") if c not in value]
+        if missing:
+            raise ctx.fail(key, f"needs Jx, Jy and Jz (missing {', '.join(missing)})")
+        axes = tuple(
+            _axis(ctx, value[c], _key(key, c), allow_scalar=True) for c in ("Jx", "Jy", "Jz")
+        )
+        return JAxis("product", axes=axes)
+    # sphere: magnitudes times directions on a (theta, phi) grid
+    value = _table(ctx, value, key)
+    _check_keys(ctx, value, _SPHERE_KEYS, key)
+    missing = [c for c in _SPHERE_KEYS if c not in value]
+    if missing:
+        raise ctx.fail(key, f"needs n_theta, n_phi and magnitudes (missing {', '.join(missing)})")
+    n_theta = _positive_int(ctx, value["n_theta"], _key(key, "n_theta"), maximum=10**6)
+    n_phi = _positive_int(ctx, value["n_phi"], _key(key, "n_phi"), maximum=10**6)
+    mags = _axis(ctx, value["magnitudes"], _key(key, "magnitudes"), allow_scalar=True)
+    return JAxis("sphere", axes=(mags,), n_theta=n_theta, n_phi=n_phi)
+
+
+# --- the file -----------------------------------------------------------------------------------
+
+
+def parse(text: str, path: str = "<spec>") -> Spec:
+    """Validate the TOML text of a spec; ``path`` is used in messages only.
+
+    Raises:
+        SpecError: one line naming ``path``, the key, the value and what is allowed.
+    """
+    ctx = _Ctx(path)
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise ctx.fail("", f"is not valid TOML: {err}") from None
+    _check_keys(ctx, data, _TOP_KEYS, "")
+
+    description = data.get("description", "")
+    if not isinstance(description, str):
+        raise ctx.fail("description", f"must be a string, got {_show(description)}")
+
+    output = data.get("output")
+    if output is not None and (not isinstance(output, str) or not output.strip()):
+        raise ctx.fail("output", f"must be a non-empty path string, got {_show(output)}")
+
+    quantities = data.get("quantities", list(QUANTITIES))
+    if not isinstance(quantities, list) or not quantities:
+        raise ctx.fail(
+            "quantities",
+            f"must be a non-empty list from {_show(list(QUANTITIES))}, got {_show(quantities)}",
+        )
+    for i, q in enumerate(quantities):
+        if q not in QUANTITIES:
+            close = difflib.get_close_matches(str(q), QUANTITIES, n=1, cutoff=0.6)
+            hint = f'; did you mean "{close[0]}"?' if close else ""
+            raise ctx.fail(
+                f"quantities[{i}]",
+                f"must be one of {', '.join(QUANTITIES)}, got {_show(q)}{hint}",
+            )
+    if len(set(quantities)) != len(quantities):
+        raise ctx.fail("quantities", f"lists a quantity twice: {_show(quantities)}")
+    quantities = tuple(q for q in QUANTITIES if q in quantities)
+
+    if "J" not in data:
+        raise ctx.fail("", "needs a [J] table (the coupling axis)")
+    j_axis = _j_axis(ctx, data["J"])
+
+    if "T" not in data:
+        raise ctx.fail("", "needs a [T] table (the temperature axis)")
+    t_axis = _axis(ctx, _table(ctx, data["T"], "[T]"), "[T]")
+    for i, t in enumerate(t_axis.ends):
+        if t < 0:
+            raise ctx.fail(
+                _where(t_axis, i, "[T]"), f"must be >= 0 (units of vF*k0), got {_show(t)}"
+            )
+
+    has_v, has_u = "V" in data, "u" in data
+    if has_v == has_u:
+        raise ctx.fail(
+            "",
+            "needs exactly one of [V] (bias eV) and [u] (u = eV/2T), got "
+            + ("both" if has_v else "neither"),
+        )
+    third_name = "V" if has_v else "u"
+    third = _axis(ctx, _table(ctx, data[third_name], f"[{third_name}]"), f"[{third_name}]")
+    if third_name == "u":
+        for i, t in enumerate(t_axis.ends):
+            if t == 0:
+                raise ctx.fail(
+                    _where(t_axis, i, "[T]"),
+                    "must be > 0 when the bias is given as [u] (u = eV/2T is undefined at T = 0; "
+                    "use [V] instead), got 0.0",
+                )
+
+    numerics = _table(ctx, data.get("numerics", {}), "[numerics]")
+    _check_keys(ctx, numerics, _NUMERICS_KEYS, "[numerics]")
+    order = numerics.get("order", DEFAULT_ORDER)
+    if isinstance(order, bool) or not isinstance(order, int) or not 2 <= order <= MAX_ORDER:
+        raise ctx.fail(
+            "[numerics].order", f"must be an integer in [2, {MAX_ORDER}], got {_show(order)}"
+        )
+    precision = numerics.get("precision", "float64")
+    if precision == "float32":
+        raise ctx.fail(
+            "[numerics].precision",
+            'must be "float64", got "float32": the T^4 effect of an isotropic impurity is a '
+            "cancellation of O(J^2) terms that float32 cannot hold",
+        )
+    if precision != "float64":
+        raise ctx.fail("[numerics].precision", f'must be "float64", got {_show(precision)}')
+    chunk = _positive_int(
+        ctx, numerics.get("chunk", DEFAULT_CHUNK), "[numerics].chunk", maximum=2**26
+    )
+
+    return Spec(
+        path=path,
+        text=text,
+        sha256=hashlib.sha256(text.encode()).hexdigest(),
+        J=j_axis,
+        T=t_axis,
+        third_name=third_name,
+        third=third,
+        quantities=quantities,
+        order=order,
+        precision=precision,
+        chunk=chunk,
+        output=output,
+        description=description,
+    )
+
+
+def load(path: str | os.PathLike) -> Spec:
+    """Read and validate a spec file (UTF-8 TOML).
+
+    Raises:
+        SpecError: the file cannot be read, is not TOML, or does not match the schema.
+    """
+    path = os.fspath(path)
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except OSError as err:
+        raise SpecError(f"{path}: cannot read the spec file: {err.strerror or err}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise SpecError(f"{path}: is not UTF-8 text (byte {err.start})") from None
+    return parse(text, path)

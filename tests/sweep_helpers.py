@@ -1,0 +1,67 @@
+"""Shared helpers of the sweep tests: run the installed ``jaxmi`` script in a subprocess with a
+per-session JAX compilation cache (so each chunk shape compiles once per test session)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SWEEPS = REPO / "sweeps"
+
+
+def jaxmi_command() -> list[str]:
+    """The installed console script (as users run it), else ``python -m jaxmi``."""
+    script = shutil.which("jaxmi")
+    return [script] if script else [sys.executable, "-m", "jaxmi"]
+
+
+@pytest.fixture(scope="session")
+def cli_env(tmp_path_factory) -> dict[str, str]:
+    """Environment of CLI subprocesses: a session-wide XDG cache (JAX compilation cache)."""
+    env = dict(os.environ)
+    env["XDG_CACHE_HOME"] = str(tmp_path_factory.getbasetemp() / "xdg-cache")
+    env.pop("XLA_FLAGS", None)
+    return env
+
+
+def run_cli(args, env, cwd=None, timeout=300) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [*jaxmi_command(), *map(str, args)],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def write_spec(path: Path, text: str) -> Path:
+    path.write_text(textwrap.dedent(text).lstrip())
+    return path
+
+
+#: A sweep of a few seconds with many small chunks (resume and locking tests): 360 chunks of
+#: 4 J x 1 (T, u) pair, ~10 ms each (dispatch, write and two flushes dominate).
+SLOW_SPEC = """
+    output = "slow.h5"
+    [J]
+    isotropic = {start = 0.1, stop = 0.4, num = 4}
+    [T]
+    start = 0.01
+    stop = 0.3
+    num = 60
+    [u]
+    start = 0.1
+    stop = 10
+    num = 6
+    spacing = "log"
+    [numerics]
+    chunk = 4
+"""

@@ -1,0 +1,308 @@
+"""The command line as users run it: the installed ``jaxmi`` script in a subprocess (exit
+status, stdout, stderr), the paper's Fig. 2 sweep against Eq. 14, and a table of malformed
+specs and arguments that must each fail with one line and touch nothing."""
+
+from __future__ import annotations
+
+import io
+import re
+import subprocess
+import sys
+
+import h5py
+import numpy as np
+import pytest
+import xarray as xr
+from sweep_helpers import SWEEPS, cli_env, run_cli  # noqa: F401 (fixture)
+
+import jaxmi
+from jaxmi.sweep.run import LineProgress, TqdmProgress
+
+PROGRESS_LINE = re.compile(r"^\d+/\d+ points, \d\.\de-?\d+ points/s, ETA (\d+ s|\?)$")
+
+
+def test_fig2_matches_eq14(tmp_path, cli_env):  # noqa: F811
+    # Acceptance: `jaxmi run sweeps/fig2.toml` writes a file whose V = 0 conductance matches
+    # Eq. 14 (exact in linear response for any diagonal J and T) to 1e-10 relative at every
+    # point; the engine's quadrature error is ~1e-12 here (4e-12 measured), so 1e-10 leaves
+    # margin without hiding an O(J^2 T^4) mistake (~1e-6 relative at T = 0.01).
+    out = tmp_path / "fig2.h5"
+    proc = run_cli(["run", SWEEPS / "fig2.toml", "-o", out], cli_env)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith(f"wrote {out}: 240 points (J x T x V = 4 x 60 x 1)")
+    # stderr is not a TTY here: plain progress lines only
+    lines = proc.stderr.strip().splitlines()
+    assert lines and all(PROGRESS_LINE.match(line) for line in lines), proc.stderr
+    assert lines[-1].startswith("240/240 points")
+
+    with xr.open_dataset(out, engine="h5netcdf") as ds:
+        assert ds.conductance.dims == ("J", "T", "V")
+        assert {"T", "V", "Jx", "Jy", "Jz"} <= set(ds.coords)
+        J = np.stack([ds.Jx.values, ds.Jy.values, ds.Jz.values], axis=-1)
+        T = ds["T"].values
+        g = ds.conductance.sel(V=0.0).values
+    eq14 = np.asarray(jaxmi.analytic.eq14_linear_conductance(J[:, None, :], T[None, :]))
+    assert np.all(np.abs(g / eq14 - 1) <= 1e-10)
+
+    # Running it again is a no-op; `jaxmi info` summarises the file.
+    again = run_cli(["run", SWEEPS / "fig2.toml", "-o", out, "--quiet"], cli_env)
+    assert again.returncode == 0 and again.stdout == again.stderr == ""
+    info = run_cli(["info", out], cli_env)
+    assert info.returncode == 0, info.stderr
+    assert info.stdout.startswith(f"{out}: jaxmi sweep, complete\n  dims: J 4, T 60, V 1")
+    assert "J cases: isotropic, Jz>Jx, Jz=Jx, Jx only" in info.stdout
+    assert "quadrature_order: 16" in info.stdout and "runs: 2" in info.stdout
+
+
+def test_help_does_not_import_jax():
+    # `jaxmi --help` must be instant: neither JAX nor h5py is imported for it.
+    code = (
+        "import sys\n"
+        "from jaxmi.cli import main\n"
+        "for argv in (['--help'], ['run', '--help'], ['info', '--help']):\n"
+        "    try:\n"
+        "        main(argv)\n"
+        "    except SystemExit as e:\n"
+        "        assert e.code == 0\n"
+        "bad = [m for m in ('jax', 'h5py', 'jaxmi.sweep.run') if m in sys.modules]\n"
+        "assert not bad, bad\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "jaxmi run SPEC.toml" not in proc.stderr and "OUT.h5" in proc.stdout
+
+
+def test_python_m_jaxmi():
+    proc = subprocess.run(
+        [sys.executable, "-m", "jaxmi", "--version"], capture_output=True, text=True
+    )
+    assert proc.returncode == 0 and proc.stdout == f"jaxmi {jaxmi.__version__}\n"
+
+
+def test_progress_objects():
+    # Progress: plain lines at most every `interval` s plus a final one; a tqdm bar on a TTY.
+    stream = io.StringIO()
+    p = LineProgress(stream, interval=0.0)
+    p.start(4800, 1200)
+    p.advance(1200)
+    p.close()
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 2 and all(PROGRESS_LINE.match(line) for line in lines)
+    assert lines[-1].startswith("2400/4800 points, ")
+    stream = io.StringIO()
+    bar = TqdmProgress(stream)
+    bar.start(4800, 1200)
+    bar.advance(1200)
+    bar.close()
+    assert "2.40k/4.80k" in stream.getvalue()
+
+
+# --- malformed inputs ---------------------------------------------------------------------------
+
+GOOD = """
+[J]
+isotropic = {values = [0.25]}
+[T]
+values = [0.1, 0.2]
+[V]
+values = [0.0]
+"""
+TV = "values = [0.1, 0.2]"
+
+# (id, spec text or None (no spec file written), CLI arguments, text the one line must contain)
+# {spec} is the spec path, {out} the pre-existing output file, {tmp} the test directory.
+TABLE = [
+    ("missing spec", None, ["run", "{spec}"], "{spec}: cannot read the spec file"),
+    ("not TOML", "[T\nvalues = 1", ["run", "{spec}"], "{spec}: is not valid TOML"),
+    ("not UTF-8", b"\xff\xfe[T]", ["run", "{spec}"], "{spec}: is not UTF-8 text"),
+    (
+        "typo key",
+        GOOD.replace(TV, "vales = [0.1]"),
+        ["run", "{spec}"],
+        '{spec}: unknown key "vales" in [T]; did you mean "values"?',
+    ),
+    (
+        "wrong type",
+        GOOD.replace(TV, 'start = 0.1\nstop = 1\nnum = "10"'),
+        ["run", "{spec}"],
+        '{spec}: [T].num must be a positive integer, got "10"',
+    ),
+    (
+        "negative T",
+        GOOD.replace("[0.1,", "[-0.1,"),
+        ["run", "{spec}"],
+        "{spec}: [T].values[0] must be >= 0",
+    ),
+    (
+        "NaN T",
+        GOOD.replace("[0.1,", "[nan,"),
+        ["run", "{spec}"],
+        "{spec}: [T].values[0] must be a finite number, got nan",
+    ),
+    (
+        "empty axis",
+        GOOD.replace("values = [0.0]", "values = []"),
+        ["run", "{spec}"],
+        "{spec}: [V].values must be a non-empty list",
+    ),
+    (
+        "unknown quantity",
+        'quantities = ["spin", "heat"]\n' + GOOD,
+        ["run", "{spec}"],
+        '{spec}: quantities[1] must be one of conductance, current, spin, got "heat"',
+    ),
+    (
+        "num = 0",
+        GOOD.replace(TV, "start = 0.1\nstop = 1\nnum = 0"),
+        ["run", "{spec}"],
+        "{spec}: [T].num must be a positive integer, got 0",
+    ),
+    (
+        "float32",
+        GOOD + "[numerics]\nprecision = 'float32'\n",
+        ["run", "{spec}"],
+        '{spec}: [numerics].precision must be "float64", got "float32"',
+    ),
+    (
+        "u with T = 0",
+        GOOD.replace("[0.1,", "[0.0,").replace("[V]", "[u]"),
+        ["run", "{spec}"],
+        "{spec}: [T].values[0] must be > 0 when the bias is given as [u]",
+    ),
+    (
+        "no J",
+        GOOD.replace("[J]\nisotropic = {values = [0.25]}\n", ""),
+        ["run", "{spec}"],
+        "{spec}: needs a [J] table",
+    ),
+    (
+        "bad J vector",
+        GOOD.replace("isotropic = {values = [0.25]}", "cases = [{J = [0.1]}]"),
+        ["run", "{spec}"],
+        "{spec}: [J].cases[0].J must be 3 numbers",
+    ),
+    (
+        "output dir missing",
+        GOOD,
+        ["run", "{spec}", "-o", "{tmp}/nodir/x.h5"],
+        "{tmp}/nodir/x.h5: the output directory {tmp}/nodir does not exist",
+    ),
+    (
+        "output under a file",
+        GOOD,
+        ["run", "{spec}", "-o", "{out}/x.h5"],
+        "{out}/x.h5: {out} is not a directory",
+    ),
+    (
+        "output is a directory",
+        GOOD,
+        ["run", "{spec}", "-o", "{tmp}"],
+        "{tmp}: is a directory, not an output file",
+    ),
+    (
+        "existing other spec",
+        GOOD.replace("0.25", "0.3"),
+        ["run", "{spec}", "-o", "{jaxmi_out}"],
+        "{jaxmi_out}: exists and holds a sweep of another spec",
+    ),
+    (
+        "other chunk",
+        GOOD,
+        ["run", "{spec}", "-o", "{jaxmi_out}", "--chunk", "1"],
+        "{jaxmi_out}: was started with chunks of (1, 2, 1) (J, T, V) points",
+    ),
+    (
+        "non-jaxmi file",
+        GOOD,
+        ["run", "{spec}", "-o", "{out}"],
+        "{out}: exists and is not a jaxmi sweep file; refusing to overwrite it",
+    ),
+    (
+        "chunk 0",
+        GOOD,
+        ["run", "{spec}", "--chunk", "0"],
+        "argument --chunk: must be a positive integer, got '0'",
+    ),
+    (
+        "chunk not int",
+        GOOD,
+        ["run", "{spec}", "--chunk", "many"],
+        "argument --chunk: must be a positive integer, got 'many'",
+    ),
+    ("unknown option", GOOD, ["run", "{spec}", "--fast"], "unrecognized arguments: --fast"),
+    ("unknown command", None, ["fly"], "argument COMMAND: invalid choice: 'fly'"),
+    ("info missing file", None, ["info", "{tmp}/none.h5"], "{tmp}/none.h5: no such file"),
+    ("info non-jaxmi", None, ["info", "{out}"], "{out}: is not an HDF5 file"),
+]
+
+
+@pytest.fixture(scope="module")
+def jaxmi_file(tmp_path_factory, cli_env):  # noqa: F811
+    """A finished 2-point sweep of GOOD (chunk shape (1, 2, 1))."""
+    d = tmp_path_factory.mktemp("existing")
+    spec = d / "good.toml"
+    spec.write_text(GOOD)  # the same text as the table's specs: the same spec sha256
+    proc = run_cli(["run", spec, "-o", d / "good.h5", "-q"], cli_env)
+    assert proc.returncode == 0, proc.stderr
+    return d / "good.h5"
+
+
+@pytest.mark.parametrize("case, text, args, expected", TABLE, ids=[t[0] for t in TABLE])
+def test_bad_input(case, text, args, expected, tmp_path, cli_env, jaxmi_file):  # noqa: F811
+    # Each malformed spec or argument: non-zero exit, exactly one line on stderr that names the
+    # file/key/argument, no traceback, nothing on stdout, pre-existing files byte-identical.
+    spec = tmp_path / "bad.toml"
+    if isinstance(text, bytes):
+        spec.write_bytes(text)
+    elif text is not None:
+        spec.write_text(text)
+    out = tmp_path / "precious.h5"
+    out.write_bytes(b"precious bytes, not HDF5\n")
+    fields = {"spec": spec, "out": out, "tmp": tmp_path, "jaxmi_out": jaxmi_file}
+    before = {p: p.read_bytes() for p in (out, jaxmi_file)}
+
+    proc = run_cli([a.format(**fields) for a in args], cli_env, cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("jaxmi: error: ") and "Traceback" not in proc.stderr
+    assert expected.format(**fields) in lines[0], lines[0]
+    for p, content in before.items():
+        assert p.read_bytes() == content
+    assert sorted(x.name for x in tmp_path.iterdir()) == sorted(
+        ["precious.h5"] + (["bad.toml"] if text is not None else [])
+    )
+    with h5py.File(jaxmi_file, "r") as f:
+        assert int(f.attrs["complete"]) == 1
+
+
+def test_unwritable_directory(tmp_path, cli_env):  # noqa: F811
+    # A directory without write permission: one line, nothing created. (Root ignores file
+    # permissions, so there the table's "output under a file" case stands in for this one.)
+    import os
+
+    if os.geteuid() == 0:
+        pytest.skip("running as root: directory permissions are not enforced")
+    spec = tmp_path / "good.toml"
+    spec.write_text(GOOD)
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    try:
+        proc = run_cli(["run", spec, "-o", locked / "x.h5"], cli_env)
+    finally:
+        locked.chmod(0o700)
+    assert proc.returncode == 2 and len(proc.stderr.splitlines()) == 1
+    assert proc.stderr.startswith(f"jaxmi: error: {locked / 'x.h5'}: cannot create the output")
+    assert list(locked.iterdir()) == []
+
+
+def test_core_does_not_import_sweep_or_h5py():
+    # Imports point one way (STYLE.md section 1): the physics core never loads the sweep/IO code.
+    code = (
+        "import sys, jaxmi, jaxmi.observables, jaxmi.api\n"
+        "bad = [m for m in ('h5py', 'jaxmi.sweep', 'jaxmi.cli', 'tqdm') if m in sys.modules]\n"
+        "assert not bad, bad\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr

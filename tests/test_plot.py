@@ -1,0 +1,209 @@
+"""Pictures: the data of the paper's figures against the closed forms, and `jaxmi plot`/`figures`
+as users run them (subprocess, exit status, stderr).
+
+The sweeps of sweeps/fig2.toml, fig3.toml and phase.toml run once per session (in process,
+through the sweep driver); the figures' data (what is drawn, from jaxmi.plot.fig2_data and
+fig3_data) are compared with Eq. 14 (exact) and Eqs. 18, 19 (asymptotic, O(T^4) at fixed u).
+The pictures themselves are checked only for being non-trivial PNGs: they were looked at.
+"""
+
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+from sweep_helpers import SWEEPS, jaxmi_command
+
+from jaxmi import analytic
+
+plot = pytest.importorskip("jaxmi.plot")
+pytest.importorskip("matplotlib")
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="session")
+def sweep_files(tmp_path_factory):
+    """fig2.h5, fig3.h5 and phase.h5 of the repository's specs, in one directory."""
+    from jaxmi.sweep import spec as spec_mod
+    from jaxmi.sweep.run import run_sweep
+
+    d = tmp_path_factory.mktemp("figdata")
+    files = {}
+    for name in ("fig2", "fig3", "phase"):
+        files[name] = d / f"{name}.h5"
+        run_sweep(spec_mod.load(SWEEPS / f"{name}.toml"), output=str(files[name]))
+    return files
+
+
+def test_fig2_data_is_eq14(sweep_files):
+    # Fig. 2 draws the engine's dG_L/G0 at V = 0 for the four cases; Eq. 14 is exact in linear
+    # response for any diagonal J and T: rtol 1e-10 (measured 4e-12, the isotropic T^4
+    # cancellation at T = 0.01). The dashed overlay is Eq. 14 itself.
+    sw = plot.read_sweep(sweep_files["fig2"])
+    d = plot.fig2_data(sw)
+    assert d["names"] == ["isotropic", "Jz>Jx", "Jz=Jx", "Jx only"]
+    assert d["T"].min() == pytest.approx(0.01) and d["T"].max() == pytest.approx(0.3)
+    want = np.asarray(analytic.eq14_linear_conductance(d["J"][:, None, :], d["T"][None, :]))
+    np.testing.assert_allclose(d["G"], want, rtol=1e-10, atol=0)
+    fine = np.asarray(analytic.eq14_linear_conductance(d["J"][:, None, :], d["T_fine"][None, :]))
+    np.testing.assert_array_equal(d["eq14"], fine)
+    # The paper's shapes: green flat at -Jx^2/2, red rising above it, blue below, black -> 0.
+    iso, blue, green, red = d["G"]
+    np.testing.assert_allclose(green, -(0.25**2) / 2, rtol=1e-13)
+    assert np.all(red[1:] > -(0.25**2) / 2) and np.all(np.diff(red) > 0)
+    assert np.all(blue[1:] < -(0.25**2) / 2) and np.all(np.diff(blue) < 0)
+    assert abs(iso[0]) < 1e-6 and np.all(np.diff(iso) < 0) and -0.03 < iso[-1] < -0.015
+
+
+def test_fig3_data_within_the_t4_bounds(sweep_files):
+    # Fig. 3 draws dG(T, V)/dG_L(T) (dG_L from Eq. 14, exact) and <Sx>/Sx^(0) with the corrected
+    # Sx^(0) = -(u/3)(pi T)^2 against u = eV/2T, T in {0.005, 0.01, 0.02}. Eqs. 18 and 19 are
+    # asymptotic with relative errors O(T^4) at fixed u; measured |err| <= 3.02 T^4 (1 + u)^4
+    # (Eq. 18) and <= 238 T^4 (1 + u)^2 (Eq. 19) at all three T and 61 u in [0.1, 20], i.e. the
+    # same constant at every T (a T^4 law). Asserted with margin: 5 and 300.
+    sw = plot.read_sweep(sweep_files["fig3"])
+    d = plot.fig3_data(sw)
+    T, u = d["T"][:, None], d["u"][None, :]
+    e18 = d["ratio"] / np.asarray(analytic.eq18_crossover(d["u"])) - 1
+    e19 = d["sx_ratio"] / np.asarray(analytic.eq19_polarization_ratio(d["u"])) - 1
+    assert np.all(np.abs(e18) <= 5 * T**4 * (1 + u) ** 4)
+    assert np.all(np.abs(e19) <= 300 * T**4 * (1 + u) ** 2)
+    # And not trivially: the error really is T^4, ~16x per doubling of T (median over u).
+    assert np.median(e19[1] / e19[0]) == pytest.approx(16, rel=0.01)
+    # The limiting laws drawn beside Eq. 18.
+    np.testing.assert_array_equal(d["small_u"], 1.0)
+    np.testing.assert_allclose(d["large_u"], 5 / 8 * (d["u_fine"] / np.pi) ** 4)
+    # Eq. 18 at large u is (5/8)(u/pi)^4 (1 + 4/u + O(1/u^2)): at u = 20, 1.2 +- 40/u^2.
+    assert d["eq18"][-1] / d["large_u"][-1] == pytest.approx(1 + 4 / 20, abs=40 / 20**2)
+
+
+def _is_png(path, min_size=10_000):
+    assert path.is_file(), path
+    data = path.read_bytes()
+    assert data[:8] == PNG
+    assert min_size < len(data) < 300_000, len(data)
+
+
+@pytest.mark.parametrize(
+    "name, extra",
+    [("fig2", []), ("fig3", []), ("phase", []), ("phase", ["--x", "T"])],
+    ids=["lines", "u-ratio", "map", "lines-of-map-file"],
+)
+def test_plot_cli_writes_a_png(sweep_files, tmp_path, name, extra):
+    # Default views: lines against T per coupling case (fig2), the crossover ratio against u on
+    # log axes (fig3), a dG/dT map over (Jz/Jx, T) with a diverging scale (phase).
+    out = tmp_path / f"{name}.png"
+    proc = subprocess.run(
+        [*jaxmi_command(), "plot", str(sweep_files[name]), "-o", str(out), *extra],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == f"wrote {out}\n"
+    _is_png(out)
+
+
+def test_default_views():
+    # Which picture a file gets, by its axes (no drawing).
+    def sweep(J, T, third_name, third, kind="product", names=None):
+        J = np.asarray(J, float)
+        return plot.Sweep(
+            "f.h5",
+            J,
+            names,
+            kind,
+            (len(J),),
+            np.asarray(T, float),
+            third_name,
+            np.asarray(third, float),
+            np.zeros((len(T), len(third))),
+            {"conductance": None},
+            True,
+            "",
+        )
+
+    cases = sweep([[0.25, 0, 0.25], [0.25, 0, 0]], [0.1, 0.2], "V", [0.0], "cases", ["a", "b"])
+    assert plot.default_view(cases) == ("T", None, "conductance")
+    assert plot.default_view(sweep([[0.25] * 3], [0.1], "u", [1.0, 2.0])) == ("u", None, "ratio")
+    phase = sweep([[0.25, 0, z] for z in (0.1, 0.2, 0.3)], [0.1, 0.2, 0.3], "V", [0.0])
+    assert plot.default_view(phase) == ("J", "T", "dGdT")
+    bias = sweep([[0.3, -0.5, 0.7]], [0.1], "V", [0.0, 0.5])
+    assert plot.default_view(bias) == ("V", None, "conductance")
+
+
+def test_figures_cli(sweep_files, tmp_path):
+    # `jaxmi figures` with --data-dir holding complete files of the same specs reuses them (the
+    # sweep driver resumes with nothing left to compute) and draws both PNGs.
+    out = tmp_path / "figs"
+    out.mkdir()
+    data = sweep_files["fig2"].parent
+    proc = subprocess.run(
+        [*jaxmi_command(), "figures", "-o", str(out), "--data-dir", str(data), "-q"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    for name in ("fig2.png", "fig3.png"):
+        _is_png(out / name, min_size=30_000)
+
+
+# Run the CLI in a fresh interpreter in which `import matplotlib` fails.
+BLOCKED = textwrap.dedent(
+    """
+    import sys
+    class Block:
+        def find_spec(self, name, path=None, target=None):
+            if name == "matplotlib" or name.startswith("matplotlib."):
+                raise ImportError("No module named 'matplotlib'")
+    sys.meta_path.insert(0, Block())
+    from jaxmi.cli import main
+    sys.exit(main(sys.argv[1:]))
+    """
+)
+
+
+@pytest.mark.parametrize("command", [["plot", "FILE"], ["figures", "-o", "."]])
+def test_missing_matplotlib_is_one_line(sweep_files, tmp_path, command):
+    args = [str(sweep_files["fig2"]) if a == "FILE" else a for a in command]
+    proc = subprocess.run(
+        [sys.executable, "-c", BLOCKED, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr == (
+        "jaxmi: error: plotting needs matplotlib, which is not installed: "
+        "pip install 'jaxmi[plot]' (or pip install matplotlib)\n"
+    )
+    assert not list(tmp_path.iterdir())  # nothing computed or written
+
+
+def test_plot_rejects_a_file_that_is_not_a_sweep(tmp_path):
+    bad = tmp_path / "notes.h5"
+    bad.write_text("not hdf5\n")
+    proc = subprocess.run(
+        [*jaxmi_command(), "plot", str(bad)], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.startswith(f"jaxmi: error: {bad}: ")
+    assert "HDF5" in proc.stderr and proc.stderr.count("\n") == 1
+    assert not (tmp_path / "notes.png").exists()
+
+
+def test_help_imports_neither_jax_nor_matplotlib():
+    code = (
+        "import sys, contextlib, io\n"
+        "from jaxmi.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    try: main(['--help'])\n"
+        "    except SystemExit: pass\n"
+        "bad = [m for m in ('jax', 'matplotlib') if m in sys.modules]\n"
+        "assert not bad, bad\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
