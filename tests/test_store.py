@@ -240,3 +240,28 @@ def test_summary(tmp_path):
     )
     with pytest.raises(StoreError, match="no such file"):
         store.summary(str(tmp_path / "missing.h5"))
+
+
+def test_summary_of_a_foreign_file_says_so_once(tmp_path):
+    # A non-jaxmi HDF5 file: one clear message, not wrapped in a second "cannot be read" one.
+    path = tmp_path / "other.h5"
+    with h5py.File(path, "w") as f:
+        f["x"] = np.arange(3)
+    with pytest.raises(StoreError) as info:
+        store.summary(str(path))
+    assert str(info.value) == f"{path}: is not a jaxmi sweep file (no jaxmi_format attribute)"
+
+
+def test_line_progress_prints_the_final_line_once():
+    import io
+
+    from jaxmi.sweep.run import LineProgress
+
+    stream = io.StringIO()
+    p = LineProgress(stream, interval=0.0)
+    p.start(total=10, done=0)
+    p.advance(10)  # interval 0: prints "10/10 points ..."
+    p.close()
+    p.close()
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("10/10 points")

@@ -69,6 +69,7 @@ class LineProgress:
     def start(self, total: int, done: int) -> None:
         self.total, self.done, self.first = total, done, done
         self.t0 = self.last = time.perf_counter()
+        self.printed = done  # points count of the last line printed
 
     def _line(self) -> str:
         elapsed = time.perf_counter() - self.t0
@@ -81,11 +82,16 @@ class LineProgress:
         now = time.perf_counter()
         if now - self.last >= self.interval:
             self.last = now
-            print(self._line(), file=self.stream, flush=True)
+            self._print()
+
+    def _print(self) -> None:
+        self.printed = self.done
+        print(self._line(), file=self.stream, flush=True)
 
     def close(self) -> None:
-        if self.done > self.first:
-            print(self._line(), file=self.stream, flush=True)
+        # A final line for progress not yet printed (closing twice prints nothing more).
+        if self.done > self.printed:
+            self._print()
 
 
 class TqdmProgress:

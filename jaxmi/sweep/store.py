@@ -474,5 +474,7 @@ def summary(path: str) -> dict:
                     if k in a
                 },
             }
+    except StoreError:
+        raise  # already says what is wrong (a StoreError is also an OSError)
     except OSError as err:
         raise StoreError(f"{path}: cannot be read as HDF5: {err}") from None
