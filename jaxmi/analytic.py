@@ -86,10 +86,6 @@ def script_t(T: Array) -> Array:
     return 8.0 * jnp.asarray(T) ** 2
 
 
-def _ratio(num, den):
-    return num / den
-
-
 def eq13_spin_slope(J: Array, T: Array) -> Array:
     """d<S>/dV at V = 0 from Eq. 13 (exact in linear response), shape (..., 3).
 
@@ -152,13 +148,19 @@ def eq17_large_bias(J: Array, V: Array) -> Array:
     return -(jnp.asarray(J) ** 2) / 18.0 * jnp.asarray(V) ** 4
 
 
-def eq18_crossover(u: Array) -> Array:
-    """dG_iso(T, V) / dG_L_iso(T) as a function of u = eV/2T, Eq. 18 (asymptotic in T)."""
+def _crossover_terms(u: Array) -> tuple[Array, Array, Array, Array, Array]:
+    """(u, tanh u, (u/pi)^2, u coth u, tanh(u)/u) with the u = 0 limits (1) of the last two."""
     u = jnp.asarray(u, dtype=float)
     th = jnp.tanh(u)
-    p2 = (u / np.pi) ** 2
-    ucoth = jnp.where(u == 0, 1.0, u / jnp.where(u == 0, 1.0, th))
-    thu = jnp.where(u == 0, 1.0, th / jnp.where(u == 0, 1.0, u))
+    zero = u == 0
+    ucoth = jnp.where(zero, 1.0, u / jnp.where(zero, 1.0, th))
+    thu = jnp.where(zero, 1.0, th / jnp.where(zero, 1.0, u))
+    return u, th, (u / np.pi) ** 2, ucoth, thu
+
+
+def eq18_crossover(u: Array) -> Array:
+    """dG_iso(T, V) / dG_L_iso(T) as a function of u = eV/2T, Eq. 18 (asymptotic in T)."""
+    u, th, p2, ucoth, thu = _crossover_terms(u)
     return (
         1.0
         - 0.5 * th**2
@@ -169,11 +171,7 @@ def eq18_crossover(u: Array) -> Array:
 
 def eq19_polarization_ratio(u: Array) -> Array:
     """Sx(T, V) / Sx^(0)(T, V) as a function of u = eV/2T, Eq. 19 (asymptotic in T)."""
-    u = jnp.asarray(u, dtype=float)
-    th = jnp.tanh(u)
-    p2 = (u / np.pi) ** 2
-    ucoth = jnp.where(u == 0, 1.0, u / jnp.where(u == 0, 1.0, th))
-    thu = jnp.where(u == 0, 1.0, th / jnp.where(u == 0, 1.0, u))
+    u, _, p2, ucoth, thu = _crossover_terms(u)
     return (1.0 + p2 + (1.0 + 3.0 * p2) * thu) / (1.0 + ucoth)
 
 
