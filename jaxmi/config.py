@@ -35,8 +35,8 @@ class Config:
     """
 
     order: int = 16
-    window_panels: int = 12
-    tail_panels: int = 8
+    window_panels: int = 6
+    tail_panels: int = 6
     tail_cutoff: float = 40.0
     regularization: float = 1e-24
 

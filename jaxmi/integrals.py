@@ -52,6 +52,7 @@ class Coefficients(NamedTuple):
     pol: Array
 
 
+@jax.custom_jvp
 def fermi_pair(y: Array) -> tuple[Array, Array]:
     """(f(y), 1 - f(y)) for complex y = (eps - mu)/T, f(y) = 1/(exp(y) + 1), overflow-free.
 
@@ -63,6 +64,15 @@ def fermi_pair(y: Array) -> tuple[Array, Array]:
     e = jnp.exp(jnp.where(pos, -y, y))
     small, large = e / (1.0 + e), 1.0 / (1.0 + e)
     return jnp.where(pos, small, large), jnp.where(pos, large, small)
+
+
+@fermi_pair.defjvp
+def _fermi_pair_jvp(primals, tangents):
+    """d f = -f (1 - f) dy, d(1 - f) = f (1 - f) dy: from the values, no new exponentials
+    (autodiff would differentiate both branches of the overflow-free form)."""
+    f, h = fermi_pair(primals[0])
+    d = f * h * tangents[0]
+    return (f, h), (-d, d)
 
 
 def step_pair(x: Array) -> tuple[Array, Array]:
