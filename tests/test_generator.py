@@ -70,3 +70,36 @@ def test_texture_free_closed_forms(T, V):
     rz0 = float(free_polarization(J, polarization_factor(V, T)))
     np.testing.assert_allclose(r, [0.0, 0.0, rz0], atol=1e-13)
     assert float(free_current(J, V)) == pytest.approx(cur, rel=1e-13, abs=1e-15)
+
+
+@pytest.mark.parametrize("eps", [0.0, 0.3, 1.1, 0.4 + 0.4j])
+def test_texture_rotation_conventions(eps):
+    # Eq. 5 and 7: B = cos(theta) + i sigma_y sin(theta), theta = eps^2, and
+    # B^dagger sigma_j B = sum_m O_jm sigma_m with O a rotation about y by 2 theta. The generator
+    # hard-codes O = B_0 + (cos 2theta - 1) B_1 + sin 2theta B_2; check all three against each
+    # other from the 2x2 matrices (exact algebra: atol 1e-15). Complex eps: the contour.
+    from jaxmi import texture
+    from jaxmi.generator import _B
+
+    b = np.asarray(texture.rotation(eps))
+    sig = np.array(texture.SIGMA)
+    o = np.asarray(texture.rotation_matrix(eps))
+    for j in range(3):
+        # B^dagger of the analytic continuation: transpose with the conjugation of real
+        # coefficients only (cos, sin of complex theta stay as they are).
+        bdag = np.cos(eps**2) * np.eye(2) - 1j * np.sin(eps**2) * sig[1]
+        np.testing.assert_allclose(bdag @ sig[j] @ b, np.einsum("m,mab->ab", o[j], sig), atol=1e-15)
+    t = 2 * eps**2
+    np.testing.assert_allclose(_B[0] + (np.cos(t) - 1) * _B[1] + np.sin(t) * _B[2], o, atol=1e-15)
+
+
+@pytest.mark.parametrize("T, V", TV)
+def test_linear_forms_map_equals_explicit_algebra(T, V):
+    # generator() uses the precomputed linear map (15,) -> (6, 13); generator_explicit() runs
+    # the Pauli-matrix algebra. Same numbers to roundoff (atol 1e-15 on entries of size <= ~1).
+    from jaxmi.generator import generator, generator_explicit
+
+    c = coefficients(T, V)
+    np.testing.assert_allclose(
+        np.asarray(generator(c).forms), np.asarray(generator_explicit(c).forms), atol=1e-15
+    )
