@@ -82,13 +82,21 @@ def test_python_m_jaxmi():
 def test_progress_objects():
     # Progress: plain lines at most every `interval` s plus a final one; a tqdm bar on a TTY.
     stream = io.StringIO()
-    p = LineProgress(stream, interval=0.0)
+    p = LineProgress(stream, interval=0.0)  # a line at every advance; close adds none
     p.start(4800, 1200)
     p.advance(1200)
     p.close()
     lines = stream.getvalue().splitlines()
-    assert len(lines) == 2 and all(PROGRESS_LINE.match(line) for line in lines)
+    assert len(lines) == 1 and PROGRESS_LINE.match(lines[0])
     assert lines[-1].startswith("2400/4800 points, ")
+    stream = io.StringIO()
+    p = LineProgress(stream, interval=3600.0)  # no line before the end; close prints the last
+    p.start(4800, 1200)
+    p.advance(1200)
+    p.advance(1200)
+    p.close()
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("3600/4800 points, ")
     stream = io.StringIO()
     bar = TqdmProgress(stream)
     bar.start(4800, 1200)
