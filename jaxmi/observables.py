@@ -107,10 +107,30 @@ def point(J: Array, T: Array, V: Array, config: Config = Config()) -> Observable
     return _from_r(cur, dcur, r)
 
 
+#: Points per block of the direct path: a block's per-node intermediates (~1 MB) stay in
+#: cache; measured 1.5-2.4x faster than one vmap over 1e4 points on 2 cores.
+DIRECT_BLOCK = 128
+
+
 @functools.partial(jax.jit, static_argnames="config")
 def points(J: Array, T: Array, V: Array, config: Config = Config()) -> Observables:
-    """Direct path over a flat batch: J (n, 3), T (n,), V (n,) -> Observables with leading (n,)."""
-    return jax.vmap(point, in_axes=(0, 0, 0, None))(J, T, V, config)
+    """Direct path over a flat batch: J (n, 3), T (n,), V (n,) -> Observables with leading (n,).
+
+    Evaluated in blocks of DIRECT_BLOCK points (the last one padded with copies of the first
+    point and dropped), so intermediates stay in cache.
+    """
+    n = T.shape[0]
+    block = min(n, DIRECT_BLOCK)
+    n_blocks = -(-n // block)
+    pad = n_blocks * block - n
+
+    def blocks(x):
+        x = jnp.concatenate([x, jnp.broadcast_to(x[:1], (pad, *x.shape[1:]))])
+        return x.reshape(n_blocks, block, *x.shape[1:])
+
+    one_block = jax.vmap(point, in_axes=(0, 0, 0, None))
+    out = jax.lax.map(lambda a: one_block(*a, config), (blocks(J), blocks(T), blocks(V)))
+    return jax.tree_util.tree_map(lambda x: x.reshape(n_blocks * block, *x.shape[2:])[:n], out)
 
 
 def generators(T: Array, V: Array, config: Config = Config()) -> tuple[Generator, Generator]:
