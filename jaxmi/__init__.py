@@ -28,6 +28,7 @@ if "JAX_ENABLE_X64" not in _os.environ:
 from jaxmi.config import Config  # noqa: E402
 from jaxmi.errors import (  # noqa: E402
     AccuracyWarning,
+    ClusterError,
     ConfigError,
     DomainError,
     FitError,
@@ -81,6 +82,7 @@ def __dir__():
 
 __all__ = [
     "AccuracyWarning",
+    "ClusterError",
     "Config",
     "ConfigError",
     "DomainError",

@@ -1,5 +1,5 @@
 """Command line: ``jaxmi run SPEC.toml [-o OUT.h5] [--overwrite] [--chunk N] [--quiet]`` and
-``jaxmi info OUT.h5``. Also ``python -m jaxmi``.
+``jaxmi info OUT.h5``; also validate, plot, figures, fit and bench. Also ``python -m jaxmi``.
 
 Argument parsing and messages only; the work is :func:`jaxmi.sweep.run.run_sweep` and
 :func:`jaxmi.sweep.store.summary`. JAX is imported inside the subcommands, so ``jaxmi --help``
@@ -12,6 +12,7 @@ to resume).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import sys
@@ -75,11 +76,33 @@ def _parser() -> argparse.ArgumentParser:
         help="points per compute chunk (overrides [numerics].chunk; resume with the same N)",
     )
     r.add_argument("-q", "--quiet", action="store_true", help="no progress and no summary")
+    r.add_argument(
+        "--cluster",
+        metavar="TARGET",
+        help="compute the chunks on dask.distributed: local[:N] (N worker processes here), a "
+        "scheduler address tcp://HOST:PORT, or a cluster file FILE.toml ([slurm]/[pbs]); this "
+        "process still writes the file, so a run can be resumed with or without a cluster "
+        "(docs/cluster.md; needs pip install 'jaxmi[cluster]')",
+    )
 
     i = sub.add_parser("info", help="summarise a sweep file", description="Summarise a file.")
     i.add_argument("file", metavar="OUT.h5")
+    c = sub.add_parser(
+        "cluster",
+        help="cluster files: print the batch job script a [slurm]/[pbs] file submits",
+        description="Cluster files for `jaxmi run --cluster FILE.toml` (docs/cluster.md).",
+    )
+    csub = c.add_subparsers(dest="cluster_command", metavar="SUBCOMMAND", required=True)
+    js = csub.add_parser(
+        "job-script",
+        help="print the job script dask-jobqueue would submit (no batch system needed)",
+        description="Print the job script dask-jobqueue would submit for FILE.toml; the "
+        "scheduler's address, known only at run time, is shown as tcp://SCHEDULER-ADDRESS:8786.",
+    )
+    js.add_argument("file", metavar="FILE.toml")
     _add_view_commands(sub)
     _add_fit_command(sub)
+    _add_bench_command(sub)
     return p
 
 
@@ -98,6 +121,12 @@ def _run(args) -> int:
     from jaxmi.sweep import spec as spec_mod
 
     spec = spec_mod.load(args.spec)  # validate before importing JAX
+    target = None
+    if args.cluster is not None:
+        from jaxmi.sweep import cluster
+
+        target = cluster.parse_target(args.cluster)  # validate before starting anything
+        cluster.require()
     _enable_compilation_cache()
     from jaxmi.sweep import run as run_mod
 
@@ -119,14 +148,22 @@ def _run(args) -> int:
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        result = run_mod.run_sweep(
-            spec,
-            output=args.output,
-            overwrite=args.overwrite,
-            chunk=args.chunk,
-            progress=progress,
-            stop=lambda: bool(stop_requested),
-        )
+        with contextlib.ExitStack() as stack:
+            backend = None
+            if target is not None:  # closed on the way out: the cluster started here, if any
+                _, backend = stack.enter_context(
+                    cluster.connect(target, stop=lambda: bool(stop_requested))
+                )
+                backend.cache = True
+            result = run_mod.run_sweep(
+                spec,
+                output=args.output,
+                overwrite=args.overwrite,
+                chunk=args.chunk,
+                progress=progress,
+                stop=lambda: bool(stop_requested),
+                backend=backend,
+            )
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -146,6 +183,19 @@ def _run(args) -> int:
             f"{what} {result.path}: {result.points} points (J x T x {spec.third_name} = "
             f"{nj} x {nt} x {nv}), {result.points_computed} computed in {result.wall_time:.1f} s"
         )
+    return 0
+
+
+def _cluster(args) -> int:
+    from jaxmi.sweep import cluster
+
+    script = cluster.job_script(args.file)
+    print(script if script.endswith("\n") else script + "\n", end="")
+    print(
+        f"# jaxmi: the script for {args.file}; tcp://SCHEDULER-ADDRESS:8786 is replaced by the "
+        "address of the scheduler `jaxmi run --cluster` starts",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -184,6 +234,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command in _VIEW_COMMANDS:
             return _VIEW_COMMANDS[args.command](args)
+        if args.command == "cluster":
+            return _cluster(args)
         return _run(args) if args.command == "run" else _info(args)
     except JaxmiError as err:
         print(f"jaxmi: error: {err}", file=sys.stderr)
@@ -338,3 +390,45 @@ def _fit(args) -> int:
 
 
 _VIEW_COMMANDS["fit"] = _fit
+
+
+# --- bench (jaxmi.bench) ---------------------------------------------------------------------
+
+
+def _add_bench_command(sub) -> None:
+    b = sub.add_parser(
+        "bench",
+        help="measure throughput and accuracy on this device (under a minute)",
+        description="Time the direct path (conductance), its gradient w.r.t. J and the "
+        "factorized grid (100 (T, V) pairs x 1e5 J, compute only) on the default JAX device, "
+        "after compilation (median of repeats), and their accuracy against a high-order run; "
+        "print a table (docs/performance.md). About 30-60 s on 2 CPU cores; --quick about 15 s.",
+    )
+    b.add_argument("--quick", action="store_true", help="smaller sizes (about 15 s)")
+    b.add_argument(
+        "--order",
+        type=_positive_int,
+        metavar="N",
+        help="Gauss-Legendre nodes per panel (default: jaxmi.Config().order)",
+    )
+    b.add_argument("--json", metavar="OUT.json", help="also write the results as JSON")
+
+
+def _bench(args) -> int:
+    import json
+
+    from jaxmi import bench
+    from jaxmi.config import Config
+
+    config = Config() if args.order is None else Config(order=args.order)
+    sizes = bench.QUICK if args.quick else bench.FULL
+    result = bench.run_bench(sizes, config, progress=lambda m: print(m, file=sys.stderr))
+    print(bench.format_bench(result))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(result, f, indent=2)
+        print(f"wrote {args.json}")
+    return 0
+
+
+_VIEW_COMMANDS["bench"] = _bench

@@ -30,6 +30,12 @@ class StoreError(JaxmiError, OSError):
     """An output file cannot be written, resumed or read as asked."""
 
 
+class ClusterError(JaxmiError, RuntimeError):
+    """A sweep cannot run on a cluster as asked: a malformed cluster file or ``--cluster`` value
+    (file and key named), the optional extra missing (``pip install 'jaxmi[cluster]'``), or a
+    chunk that raised on a worker (its chunk and grid indices named; it is not recorded)."""
+
+
 class FitError(JaxmiError, ValueError):
     """A fit cannot be set up as asked: malformed data (file, row, column), an unknown or
     non-identifiable parameter choice, or too few points for the free parameters."""

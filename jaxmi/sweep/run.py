@@ -13,7 +13,7 @@ import collections
 import dataclasses
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Protocol, TextIO
 
 import jax
@@ -177,7 +177,9 @@ def skeleton(spec: Spec, g: grid.Grid, layout: chunks.Layout, config: Config, de
     )
 
 
-def _nan_message(path: str, i: int, layout: chunks.Layout, g: grid.Grid, q: str, arr) -> str:
+def chunk_ranges(i: int, layout: chunks.Layout, g: grid.Grid) -> str:
+    """Chunk i's grid indices and coordinate ranges, for messages: 'J[0:4] (Jx 0.1..0.4, ...),
+    T[2:3] (0.05..0.05), V[0:6] (...)'."""
     rj, rt, rv = layout.region(i)
     J, T, X = g.J[rj], g.T[rt], g.third[rv]
 
@@ -185,11 +187,53 @@ def _nan_message(path: str, i: int, layout: chunks.Layout, g: grid.Grid, q: str,
         return f"{x.min():.6g}..{x.max():.6g}"
 
     return (
-        f"{path}: chunk {i} of {layout.n_chunks} produced NaN in {q} at "
-        f"{int(np.isnan(arr).sum())} point(s); chunk not written: J[{rj.start}:{rj.stop}] "
-        f"(Jx {span(J[:, 0])}, Jy {span(J[:, 1])}, Jz {span(J[:, 2])}), T[{rt.start}:{rt.stop}] "
-        f"({span(T)}), {g.third_name}[{rv.start}:{rv.stop}] ({span(X)})"
+        f"J[{rj.start}:{rj.stop}] (Jx {span(J[:, 0])}, Jy {span(J[:, 1])}, Jz {span(J[:, 2])}), "
+        f"T[{rt.start}:{rt.stop}] ({span(T)}), {g.third_name}[{rv.start}:{rv.stop}] ({span(X)})"
     )
+
+
+def _nan_message(path: str, i: int, layout: chunks.Layout, g: grid.Grid, q: str, arr) -> str:
+    return (
+        f"{path}: chunk {i} of {layout.n_chunks} produced NaN in {q} at "
+        f"{int(np.isnan(arr).sum())} point(s); chunk not written: {chunk_ranges(i, layout, g)}"
+    )
+
+
+class Backend(Protocol):
+    """Where chunks are computed. ``describe()`` names it for the file's ``device`` attribute;
+    ``results(spec, g, layout, config, todo)`` computes the chunks ``todo`` and yields
+    ``(i, {quantity: array of chunk i's valid points})`` in any order, keeping a bounded number
+    of chunks in flight; closing the generator early cancels what is still in flight."""
+
+    def describe(self) -> str: ...
+
+    def results(
+        self, spec: Spec, g: grid.Grid, layout: chunks.Layout, config: Config, todo: list[int]
+    ) -> Iterator[tuple[int, dict[str, np.ndarray]]]: ...
+
+
+class LocalBackend:
+    """The local JAX devices (the default): chunks go round-robin to ``devices`` (default
+    ``jax.local_devices()``), one in flight per device while the oldest one is written."""
+
+    def __init__(self, devices=None) -> None:
+        self.devices = list(devices) if devices is not None else jax.local_devices()
+
+    def describe(self) -> str:
+        return chunks.describe_devices(self.devices)
+
+    def results(self, spec, g, layout, config, todo):
+        computer = chunks.Computer(g, layout, config, self.devices)
+        pending: collections.deque = collections.deque()
+        for i in todo:
+            pending.append(computer.submit(i))
+            # Keep one chunk per device in flight while the oldest one is written.
+            if len(pending) > len(self.devices):
+                handle = pending.popleft()
+                yield handle[0], computer.result(handle)
+        while pending:
+            handle = pending.popleft()
+            yield handle[0], computer.result(handle)
 
 
 def run_sweep(
@@ -201,6 +245,7 @@ def run_sweep(
     progress: Progress | None = None,
     stop: Callable[[], bool] | None = None,
     devices=None,
+    backend: Backend | None = None,
 ) -> Result:
     """Run (or resume) a sweep and write it to HDF5.
 
@@ -214,6 +259,10 @@ def run_sweep(
         stop: polled between chunks; when it returns True the run ends early (chunks already
             written stay; the rest can be resumed later).
         devices: JAX devices to use; default ``jax.local_devices()``.
+        backend: where the chunks are computed (a :class:`Backend`); default
+            ``LocalBackend(devices)``. Whatever computes them, this process alone writes the
+            file (e.g. :class:`jaxmi.sweep.cluster.DaskBackend` on dask.distributed), so a file
+            started with one backend can be finished with another.
 
     Returns:
         :class:`Result`.
@@ -221,14 +270,18 @@ def run_sweep(
     Raises:
         StoreError: the output cannot be written or resumed, or a chunk produced NaN (that chunk
             is not written; the message names it and its J/T/V ranges).
+        ClusterError: a chunk raised on a cluster worker (named the same way; not written).
     """
     progress = progress if progress is not None else NoProgress()
-    devices = list(devices) if devices is not None else jax.local_devices()
+    if backend is None:
+        backend = LocalBackend(devices)
+    elif devices is not None:
+        raise TypeError("run_sweep: pass devices or backend, not both")
     path = output if output is not None else spec.default_output()
     g = grid.build(spec)
     layout = chunks.plan(g.shape, chunk if chunk is not None else spec.chunk)
     config = Config(order=spec.order)
-    device = chunks.describe_devices(devices)
+    device = backend.describe()
     t0 = time.perf_counter()
     computed = chunks_computed = 0
     interrupted = False
@@ -238,38 +291,26 @@ def run_sweep(
         w.start_run(device)
         todo = [i for i in range(layout.n_chunks) if not w.done[i]]
         progress.start(g.n_points, g.n_points - sum(layout.points(i) for i in todo))
-        computer = chunks.Computer(g, layout, config, devices)
-        pending: collections.deque = collections.deque()
-
-        def write_next() -> None:
-            nonlocal computed, chunks_computed
-            handle = pending.popleft()
-            i = handle[0]
-            values = computer.result(handle)
-            values = {q: values[q] for q in spec.quantities}
-            for q, arr in values.items():
-                if np.isnan(arr).any():
-                    raise StoreError(_nan_message(path, i, layout, g, q, arr))
-            w.write_chunk(i, layout.region(i), values)
-            computed += layout.points(i)
-            chunks_computed += 1
-            progress.advance(layout.points(i))
-
+        results = backend.results(spec, g, layout, config, todo)
         try:
-            for i in todo:
+            while True:
                 if stop is not None and stop():
                     interrupted = True
                     break
-                pending.append(computer.submit(i))
-                # Keep one chunk per device in flight while the oldest one is written.
-                if len(pending) > len(devices):
-                    write_next()
-            while pending and not interrupted:
-                if stop is not None and stop():
-                    interrupted = True
+                try:
+                    i, values = next(results)
+                except StopIteration:
                     break
-                write_next()
+                values = {q: values[q] for q in spec.quantities}
+                for q, arr in values.items():
+                    if np.isnan(arr).any():
+                        raise StoreError(_nan_message(path, i, layout, g, q, arr))
+                w.write_chunk(i, layout.region(i), values)
+                computed += layout.points(i)
+                chunks_computed += 1
+                progress.advance(layout.points(i))
         finally:
+            results.close()  # cancels the chunks still in flight
             wall = time.perf_counter() - t0
             w.finish(wall)
             progress.close()
