@@ -308,3 +308,13 @@ def test_cli_bad_input_exit_2_one_line(tmp_path, text, args, message):
     assert proc.returncode == 2
     assert proc.stderr.startswith("jaxmi: error: ") and proc.stderr.count("\n") == 1, proc.stderr
     assert re.search(message, proc.stderr), proc.stderr
+
+
+def test_stationarity_verdict():
+    # MINPACK-style gtol test used when the solver's step test stalls on roundoff: a residual
+    # vector orthogonal to the Jacobian's columns is an optimum, one with a component along a
+    # column is not.
+    jac = np.array([[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]])
+    assert F._stationary(np.array([0.0, 0.0, 2.0]), jac)
+    assert not F._stationary(np.array([1e-3, 0.0, 2.0]), jac)
+    assert not F._stationary(np.zeros(3), jac)  # zero residual: no angle to test
