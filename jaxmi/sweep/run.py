@@ -149,16 +149,8 @@ class Result:
 def skeleton(spec: Spec, g: grid.Grid, layout: chunks.Layout, config: Config, device: str):
     """The file skeleton of a sweep (coordinates and metadata)."""
     return store.Skeleton(
-        shape=g.shape,
+        grid=g,
         block=layout.block,
-        J=g.J,
-        J_names=g.J_names,
-        J_kind=g.J_kind,
-        J_shape=g.J_shape,
-        T=g.T,
-        third_name=g.third_name,
-        third=g.third,
-        V=g.V,
         quantities=spec.quantities,
         spec_sha256=spec.sha256,
         version=jaxmi.__version__,

@@ -41,6 +41,7 @@ import h5py
 import numpy as np
 
 from jaxmi.errors import StoreError
+from jaxmi.sweep.grid import Grid
 
 FORMAT = "jaxmi-sweep/1"
 UNITS = {
@@ -86,30 +87,26 @@ class Skeleton:
     """Everything the file holds before any chunk is computed.
 
     Attributes:
-        shape, block: the grid (nJ, nT, n3) and the chunk block (cJ, cT, c3).
-        J: (nJ, 3); J_names: nJ names or None; J_kind, J_shape: how the J axis was built.
-        T: (nT,); third_name: "V" or "u"; third: (n3,); V: (nT, n3).
+        grid: the coordinates (jaxmi.sweep.grid.Grid: J, names, T, V or u, V(T, u)).
+        block: the chunk block (cJ, cT, c3).
         quantities: the datasets to create.
         identity: attributes that must match to resume (spec sha256, chunk block, version).
         attrs: further root attributes (spec text, quadrature options, precision, ...).
         device: description of the devices of this run.
     """
 
-    shape: tuple[int, int, int]
+    grid: Grid
     block: tuple[int, int, int]
-    J: np.ndarray
-    J_names: tuple[str, ...] | None
-    J_kind: str
-    J_shape: tuple[int, ...]
-    T: np.ndarray
-    third_name: str
-    third: np.ndarray
-    V: np.ndarray
     quantities: tuple[str, ...]
     spec_sha256: str
     version: str
     attrs: dict
     device: str
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """The grid (nJ, nT, n3)."""
+        return self.grid.shape
 
     @property
     def n_chunks(self) -> int:
@@ -145,7 +142,7 @@ def _remove_stale_temporaries(path: str) -> None:
 def _write_skeleton(path: str, sk: Skeleton) -> None:
     """Write a complete file skeleton at ``path`` (an existing empty file we hold locked)."""
     nj, nt, n3 = sk.shape
-    third = sk.third_name
+    third = sk.grid.third_name
     with h5py.File(path, "w", locking=False) as f:
         a = f.attrs
         a["jaxmi_format"] = FORMAT
@@ -172,24 +169,24 @@ def _write_skeleton(path: str, sk: Skeleton) -> None:
 
         scales = {
             "J": coord("J", np.arange(nj, dtype=np.int64), np.int64),
-            "T": coord("T", sk.T),
-            third: coord(third, sk.third),
+            "T": coord("T", sk.grid.T),
+            third: coord(third, sk.grid.third),
             "component": coord("component", ["x", "y", "z"], h5py.string_dtype()),
         }
-        scales["J"].attrs["kind"] = sk.J_kind
-        scales["J"].attrs["structured_shape"] = np.asarray(sk.J_shape, dtype=np.int64)
+        scales["J"].attrs["kind"] = sk.grid.J_kind
+        scales["J"].attrs["structured_shape"] = np.asarray(sk.grid.J_shape, dtype=np.int64)
         for name, ds in scales.items():
             ds.make_scale(name)
         along_j = []
         for k, name in enumerate(("Jx", "Jy", "Jz")):
-            along_j.append(coord(name, sk.J[:, k]))
-        if sk.J_names is not None:
-            along_j.append(coord("J_name", list(sk.J_names), h5py.string_dtype()))
+            along_j.append(coord(name, sk.grid.J[:, k]))
+        if sk.grid.J_names is not None:
+            along_j.append(coord("J_name", list(sk.grid.J_names), h5py.string_dtype()))
         for ds in along_j:
             ds.dims[0].attach_scale(scales["J"])
         coord_names = [ds.name.lstrip("/") for ds in along_j]
         if third == "u":
-            v2 = coord("V", sk.V)
+            v2 = coord("V", sk.grid.V)
             v2.dims[0].attach_scale(scales["T"])
             v2.dims[1].attach_scale(scales["u"])
             coord_names.append("V")
