@@ -27,9 +27,7 @@ Usage:  python benchmarks/cluster_bench.py [--only rates|overhead|store] [--tmp 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import logging
 import os
 import platform
 import statistics
@@ -37,7 +35,6 @@ import sys
 import tempfile
 import textwrap
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -92,23 +89,11 @@ def spec_file(tmp: Path, name: str, template: str, **kw) -> str:
     return str(path)
 
 
-@contextlib.contextmanager
 def local_cluster(n: int):
-    from distributed import Client, LocalCluster
+    """n worker processes on loopback, as `jaxmi run --cluster local:n` starts them."""
+    from jaxmi.sweep import cluster
 
-    warnings.filterwarnings("ignore", message="Port .* is already in use")
-    with (
-        LocalCluster(
-            n_workers=n,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address=None,
-            silence_logs=logging.ERROR,
-        ) as lc,
-        Client(lc) as client,
-    ):
-        yield client
+    return cluster.local_client(n)
 
 
 def timed_sweep(spec_path: str, tmp: Path, backend=None, repeats: int = 2, warmup=True) -> dict:

@@ -10,13 +10,11 @@ the same file layout.
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import signal
 import subprocess
 import sys
 import time
-import warnings
 
 import h5py
 import numpy as np
@@ -27,7 +25,6 @@ from sweep_helpers import cli_env, jaxmi_command, run_cli, write_spec  # noqa: F
 pytest.importorskip("distributed", reason="the cluster extra is not installed")
 psutil = pytest.importorskip("psutil", reason="psutil comes with distributed")
 
-from distributed import Client, LocalCluster  # noqa: E402
 
 from jaxmi.errors import ClusterError, StoreError  # noqa: E402
 from jaxmi.sweep import chunks, cluster, grid, load  # noqa: E402
@@ -107,17 +104,7 @@ def no_processes_left():
 @pytest.fixture(scope="module")
 def client():
     """2 worker processes (1 thread each) on 127.0.0.1, no dashboard; closed after the module."""
-    with warnings.catch_warnings():  # the HTTP server moves to a free port if 8787 is taken
-        warnings.filterwarnings("ignore", message="Port .* is already in use")
-        lc = LocalCluster(
-            n_workers=2,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address=None,
-            silence_logs=logging.ERROR,
-        )
-    with lc, Client(lc) as c:
+    with cluster.local_client(2) as c:
         yield c
 
 

@@ -364,6 +364,31 @@ def job_script(path: str) -> str:
 
 
 @contextlib.contextmanager
+def local_client(n_workers: int) -> Iterator[Any]:
+    """A LocalCluster of ``n_workers`` processes (one thread each) on 127.0.0.1 with no
+    dashboard, and a Client on it; both closed on exit. Used by ``--cluster local[:N]``, the
+    tests and benchmarks/cluster_bench.py."""
+    require()
+    import logging
+
+    from distributed import Client, LocalCluster
+
+    with warnings.catch_warnings():
+        # The scheduler's HTTP server (no dashboard) moves to a free port if 8787 is taken.
+        warnings.filterwarnings("ignore", message="Port .* is already in use")
+        cluster = LocalCluster(
+            n_workers=n_workers,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+            silence_logs=logging.ERROR,
+        )
+    with cluster, Client(cluster) as client:
+        yield client
+
+
+@contextlib.contextmanager
 def connect(
     target: Target, stop: Callable[[], bool] | None = None
 ) -> Iterator[tuple[Any, DaskBackend]]:
@@ -371,28 +396,12 @@ def connect(
     ``stop``: KeyboardInterrupt when it returns True); yields ``(client, backend)`` and closes on
     exit everything it started (the client, and a LocalCluster or batch jobs)."""
     require()
-    import logging
-
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
     with contextlib.ExitStack() as stack:
         resources = None
         if target.kind == "local":
-            n = target.workers or default_workers()
-            # The scheduler's HTTP server (no dashboard) moves to a free port if 8787 is taken.
-            stack.enter_context(warnings.catch_warnings())
-            warnings.filterwarnings("ignore", message="Port .* is already in use")
-            cluster = stack.enter_context(
-                LocalCluster(
-                    n_workers=n,
-                    threads_per_worker=1,
-                    processes=True,
-                    host="127.0.0.1",
-                    dashboard_address=None,
-                    silence_logs=logging.ERROR,
-                )
-            )
-            client = stack.enter_context(Client(cluster))
+            client = stack.enter_context(local_client(target.workers or default_workers()))
         elif target.kind == "address":
             try:
                 client = stack.enter_context(Client(target.address, timeout="30s"))
