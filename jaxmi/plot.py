@@ -19,7 +19,6 @@ G0 = e^2/h, current in e vF k0 / h, spin as <S_j> = Tr(S_j rho).
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import tempfile
 import textwrap
@@ -28,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from jaxmi.errors import JaxmiError
+from jaxmi.sweep import store
 
 MISSING_MATPLOTLIB = (
     "plotting needs matplotlib, which is not installed: pip install 'jaxmi[plot]' "
@@ -63,90 +63,9 @@ def _matplotlib():
 
 # --- reading ------------------------------------------------------------------------------------
 
-
-@dataclasses.dataclass(frozen=True, eq=False)
-class Sweep:
-    """A sweep file in memory.
-
-    Attributes:
-        path: the file.
-        J: (nJ, 3) couplings; J_names: nJ case names or None; J_kind: "cases", "isotropic",
-            "product" or "sphere"; J_shape: the structured shape of the J axis.
-        T: (nT,) in vF*k0; third_name: "V" or "u"; third: (n3,) its values; V: (nT, n3) the bias.
-        data: "conductance", "current" (nJ, nT, n3) and "spin" (nJ, nT, n3, 3), those present;
-            NaN where the file's chunks are not written yet.
-        complete: every chunk is written; description: the spec's description.
-    """
-
-    path: str
-    J: np.ndarray
-    J_names: list[str] | None
-    J_kind: str
-    J_shape: tuple[int, ...]
-    T: np.ndarray
-    third_name: str
-    third: np.ndarray
-    V: np.ndarray
-    data: dict
-    complete: bool
-    description: str
-
-    @property
-    def shape(self) -> tuple[int, int, int]:
-        return (len(self.J), len(self.T), len(self.third))
-
-
-def read_sweep(path: str | os.PathLike) -> Sweep:
-    """Read a jaxmi sweep file (docs/sweeps.md) into a :class:`Sweep`.
-
-    Raises:
-        jaxmi.StoreError: the file is missing or is not a jaxmi sweep file (one line).
-    """
-    import h5py
-
-    from jaxmi.sweep import store
-
-    path = os.fspath(path)
-    s = store.summary(path)  # checks that it is a jaxmi file; one-line StoreError otherwise
-    third = "u" if "u" in s["dims"] else "V"
-    with h5py.File(path, "r", locking=False) as f:
-        J = np.stack([f[k][...] for k in ("Jx", "Jy", "Jz")], axis=-1)
-        T = f["T"][...]
-        x3 = f[third][...]
-        V = f["V"][...] if third == "u" else np.broadcast_to(x3, (len(T), len(x3)))
-        data = {q: f[q][...] for q in s["quantities"]}
-        shape = (len(J), len(T), len(x3))
-        if not s["complete"]:
-            # Values of chunks not marked done are undefined: mask them (chunks_done is in C
-            # order over the blocks of chunk_shape; store.py).
-            done = f["sweep/chunks_done"][...].astype(bool)
-            block = s["chunk_shape"]
-            nblocks = tuple(-(-n // c) for n, c in zip(shape, block, strict=True))
-            mask = np.zeros(shape, bool)
-            for i in np.flatnonzero(done):
-                idx = np.unravel_index(i, nblocks)
-                mask[tuple(slice(k * c, (k + 1) * c) for k, c in zip(idx, block, strict=True))] = 1
-            for q, arr in data.items():
-                m = mask if arr.ndim == 3 else mask[..., None]
-                data[q] = np.where(m, arr, np.nan)
-        description = f.attrs.get("description", "")
-        J_shape = tuple(int(x) for x in f["J"].attrs.get("structured_shape", [len(J)]))
-    if isinstance(description, bytes):
-        description = description.decode(errors="replace")
-    return Sweep(
-        path=path,
-        J=J,
-        J_names=s["J_names"],
-        J_kind=s["J_kind"],
-        J_shape=J_shape,
-        T=T,
-        third_name=third,
-        third=x3,
-        V=np.asarray(V),
-        data=data,
-        complete=s["complete"],
-        description=str(description),
-    )
+# The file reader lives with the writer (jaxmi.sweep.store, the one module that imports h5py).
+Sweep = store.Sweep
+read_sweep = store.read_sweep
 
 
 # --- quantities and axes ------------------------------------------------------------------------
