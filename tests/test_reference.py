@@ -1,6 +1,6 @@
 """The engine against the independent slow reference (tests/reference.py) on stored points.
 
-tests/data/reference_points.json holds 29 stratified (J, T, V) points (random, isotropic,
+tests/data/reference_points.json holds 32 stratified (J, T, V) points (random, isotropic,
 easy-axis/plane, single zeros; V from 0 to 10 T and up to vF k0) computed by adaptive scipy
 quadrature of the plain matrix form of Eqs. 10 and 12, a least-squares stationary state and
 Richardson finite differences (tests/make_reference.py, self-accuracy ~1e-13). Two of them are
