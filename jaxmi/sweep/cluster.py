@@ -25,7 +25,6 @@ from __future__ import annotations
 import collections
 import contextlib
 import dataclasses
-import difflib
 import hashlib
 import os
 import re
@@ -39,6 +38,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from jaxmi.errors import ClusterError
+from jaxmi.sweep.spec import unknown_key
 
 INSTALL_HINT = "pip install 'jaxmi[cluster]'"
 KINDS = ("slurm", "pbs")
@@ -119,14 +119,9 @@ def _fail(path: str, key: str, problem: str) -> ClusterError:
 
 
 def _check_keys(path: str, table: dict, allowed: tuple[str, ...], where: str) -> None:
-    for k in table:
-        if k not in allowed:
-            close = difflib.get_close_matches(k, allowed, n=1, cutoff=0.6)
-            hint = f'; did you mean "{close[0]}"?' if close else ""
-            place = f"in {where}" if where else "at the top level"
-            raise _fail(
-                path, "", f'unknown key "{k}" {place}{hint} (allowed: {", ".join(allowed)})'
-            )
+    message = unknown_key(table, allowed, where)
+    if message is not None:
+        raise _fail(path, "", message)
 
 
 def _int(path: str, table: dict, key: str, where: str, default, minimum: int) -> int:

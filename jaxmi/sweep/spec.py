@@ -207,13 +207,22 @@ def _key(parent: str, name: str) -> str:
     return f"{parent}.{name}"
 
 
-def _check_keys(ctx: _Ctx, table: Mapping, allowed: tuple[str, ...], where: str) -> None:
+def unknown_key(table: Mapping, allowed: tuple[str, ...], where: str) -> str | None:
+    """The message for the first key of ``table`` not in ``allowed`` (with a did-you-mean hint
+    and the allowed keys), or None. Shared by the sweep spec and the cluster file."""
     for k in table:
         if k not in allowed:
             close = difflib.get_close_matches(k, allowed, n=1, cutoff=0.6)
             hint = f'; did you mean "{close[0]}"?' if close else ""
             place = f"in {where}" if where else "at the top level"
-            raise ctx.fail("", f'unknown key "{k}" {place}{hint} (allowed: {", ".join(allowed)})')
+            return f'unknown key "{k}" {place}{hint} (allowed: {", ".join(allowed)})'
+    return None
+
+
+def _check_keys(ctx: _Ctx, table: Mapping, allowed: tuple[str, ...], where: str) -> None:
+    message = unknown_key(table, allowed, where)
+    if message is not None:
+        raise ctx.fail("", message)
 
 
 def _table(ctx: _Ctx, value: Any, key: str) -> Mapping:
