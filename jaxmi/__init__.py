@@ -2,7 +2,9 @@
 
 Public API (units: T, V = eV in vF*k0; J dimensionless; conductance in e^2/h):
 :func:`conductance`, :func:`current`, :func:`spin`, :func:`density_matrix`, :func:`evaluate`,
-:func:`evaluate_grid`, :func:`fit`, :class:`Config`, :mod:`jaxmi.analytic`, and the errors.
+:func:`evaluate_grid`, :func:`fit`, :class:`Config`, :class:`Model` (the model family: impurity
+spin, exchange tensor, Fermi level mu0, texture :class:`PowerLaw` / :class:`Polynomial` /
+:class:`CustomTexture`), :mod:`jaxmi.analytic`, and the errors.
 
 The JAX-backed names are imported on first use (PEP 562), so that ``import jaxmi`` (and the
 ``jaxmi --help`` command line) does not import JAX.
@@ -50,6 +52,7 @@ if TYPE_CHECKING:
         spin,
     )
     from jaxmi.fitting import fit
+    from jaxmi.model import CustomTexture, Model, Polynomial, PowerLaw
     from jaxmi.observables import Observables
 
 __version__ = "0.1.0"
@@ -62,6 +65,10 @@ _LAZY = {
     "evaluate": "jaxmi.api",
     "evaluate_grid": "jaxmi.api",
     "fit": "jaxmi.fitting",
+    "CustomTexture": "jaxmi.model",
+    "Model": "jaxmi.model",
+    "Polynomial": "jaxmi.model",
+    "PowerLaw": "jaxmi.model",
     "spin": "jaxmi.api",
     "Observables": "jaxmi.observables",
 }
@@ -85,11 +92,15 @@ __all__ = [
     "ClusterError",
     "Config",
     "ConfigError",
+    "CustomTexture",
     "DomainError",
     "FitError",
     "FitWarning",
     "JaxmiError",
+    "Model",
     "Observables",
+    "Polynomial",
+    "PowerLaw",
     "PrecisionError",
     "SpecError",
     "StoreError",

@@ -182,3 +182,53 @@ def eq19_sx0(T: Array, V: Array) -> Array:
     """
     T = jnp.asarray(T)
     return -(jnp.asarray(V) / (2.0 * T)) / 3.0 * (np.pi * T) ** 2
+
+
+# --- Beyond the paper: the gated Fermi level (docs/physics.md, "The model family") -----------
+# For an isotropic impurity of spin S at V = 0 and Fermi level mu0 the general path gives
+#     dG = -(4/3) S (S + 1) J^2 (1 - |A|^2),   A = int (-f'(eps - mu0)) exp(2 i theta(eps)) d eps,
+# i.e. 1 - |A|^2 is the variance of the electron spin direction (cos 2theta, sin 2theta) over the
+# thermal window. At mu0 = 0, S = 1/2 and theta = eps^2 it is Eq. 16 (A = Ic + i Is). Exact
+# within the model; evaluated here in numpy by an independent 1D rule.
+
+
+def gate_variance(T: float, mu0: float) -> float:
+    """1 - |A|^2 for theta = eps^2 (T > 0, units vF*k0), without cancellation.
+
+    With eps = mu0 + 2 T y the window is sech^2(y)/2 dy and 2 theta(eps) - 2 theta(mu0) =
+    2 Delta(y), Delta = 4 T y (mu0 + T y). With beta = int w (exp(2 i Delta) - 1) dy,
+    1 - |A|^2 = -2 Re beta - |beta|^2, and Re beta = -2 int w sin^2 Delta: no digits lost to
+    1 - |A| ~ T^2. Composite Gauss-Legendre on |y| <= 40 with panels of at most 1 rad of phase.
+    """
+    T, mu0 = float(T), float(mu0)
+    if T <= 0:
+        raise ValueError(f"gate_variance needs T > 0, got {T}")
+    span = 40.0
+    fastest = 8.0 * T * (abs(mu0) + 2.0 * T * span)  # |d(2 Delta)/dy| on the range
+    n_panels = int(np.ceil(2 * span / min(0.5, 1.0 / fastest)))
+    x, w = gauss_legendre(16)
+    edges = np.linspace(-span, span, n_panels + 1)
+    y = (edges[:-1, None] + np.diff(edges)[:, None] * x[None, :]).ravel()
+    wy = (np.diff(edges)[:, None] * w[None, :]).ravel()
+    e = np.exp(-2.0 * np.abs(y))
+    weight = wy * 2.0 * e / (1.0 + e) ** 2  # sech^2(y) / 2, overflow-free
+    delta = 4.0 * T * y * (mu0 + T * y)
+    re_beta = -2.0 * np.sum(weight * np.sin(delta) ** 2)
+    im_beta = np.sum(weight * np.sin(2.0 * delta))
+    return -2.0 * re_beta - (re_beta**2 + im_beta**2)
+
+
+def gate_isotropic_exact(J: float, T: float, mu0: float, spin: float = 0.5) -> float:
+    """Linear conductance of an isotropic impurity (Jx = Jy = Jz = J) of spin S at Fermi level
+    mu0, theta = eps^2: -(4/3) S (S+1) J^2 (1 - |A|^2). Exact within the model; units e^2/h."""
+    return -(4.0 / 3.0) * spin * (spin + 1.0) * J * J * gate_variance(T, mu0)
+
+
+def gate_isotropic_low_t(J: float, T: float, mu0: float, spin: float = 0.5) -> float:
+    """Low-T law of :func:`gate_isotropic_exact`: 1 - |A|^2 = (16 pi^2/3) mu0^2 T^2
+    + (64/45 - 256 mu0^4/15) pi^4 T^4 + O(T^6) (cumulants of the sech^2 window; at mu0 = 0 the
+    T^4 term is Eq. 16). So dG ~ -(64 pi^2/9) S(S+1) J^2 mu0^2 T^2: a gate turns the T^4 law
+    into T^2. Asymptotic: relative error O(T^2) at mu0 != 0 (O(T^2) at mu0 = 0 as well)."""
+    c2 = 16.0 * np.pi**2 / 3.0 * mu0**2
+    c4 = (64.0 / 45.0 - 256.0 * mu0**4 / 15.0) * np.pi**4
+    return -(4.0 / 3.0) * spin * (spin + 1.0) * J * J * (c2 * T**2 + c4 * T**4)

@@ -18,6 +18,7 @@ from jax.typing import ArrayLike
 from jaxmi import config as _config
 from jaxmi.config import Config
 from jaxmi.errors import AccuracyWarning, DomainError, PrecisionError
+from jaxmi.model import Model
 from jaxmi.observables import Observables, grid, points
 
 
@@ -45,7 +46,9 @@ def _check_precision() -> None:
         )
 
 
-def _check_values(J: Array, T: Array, V: Array) -> None:
+def _check_values(
+    J: Array, T: Array, V: Array, model: Model | None = None, config: Config = Config()
+) -> None:
     for name, x in (("J", J), ("T", T), ("V", V)):
         if _is_concrete(x):
             bad = ~np.isfinite(np.asarray(x))
@@ -60,61 +63,119 @@ def _check_values(J: Array, T: Array, V: Array) -> None:
     if _is_concrete(T) and _is_concrete(V):
         t, v = np.broadcast_arrays(np.asarray(T), np.asarray(V))
         u = np.where(t > 0, np.abs(v) / (2 * np.where(t > 0, t, 1.0)), 0.0)
-        outside = (t > _config.T_MAX) | (np.abs(v) > _config.V_MAX) | (u > _config.U_MAX)
+        t_max = _config.T_MAX if model is None else _config.family_t_max(config)
+        outside = (t > t_max) | (np.abs(v) > _config.V_MAX) | (u > _config.U_MAX)
+        if model is not None:
+            mu0 = np.abs(np.asarray(model.mu0)) if _is_concrete(model.mu0) else 0.0
+            outside = outside | (mu0 > _config.FAMILY_MU0_MAX)
         if outside.any():
             warnings.warn(
-                f"{int(outside.sum())} point(s) outside the validated domain T <= {_config.T_MAX},"
-                f" |V| <= {_config.V_MAX}, |V|/2T <= {_config.U_MAX} (or T = 0): the default "
-                "quadrature is not checked there; raise Config(order=...) and compare "
-                "(docs/accuracy.md)",
+                f"{int(outside.sum())} point(s) outside the validated domain T <= {t_max},"
+                f" |V| <= {_config.V_MAX}, |V|/2T <= {_config.U_MAX} (or T = 0)"
+                f"{'' if model is None else f', |mu0| <= {_config.FAMILY_MU0_MAX}'}: the default "
+                "quadrature is not checked there; raise Config(order=...) "
+                f"{'' if model is None else 'or Config(family_tail_panels=...) '}"
+                "and compare (docs/accuracy.md)",
                 AccuracyWarning,
                 stacklevel=4,
             )
 
 
-def _prepare(J: ArrayLike, T: ArrayLike, V: ArrayLike) -> tuple[Array, Array, Array, tuple]:
+def _model(model: Model | None) -> Model | None:
+    """None for the paper's model (its own fast path), else the checked model."""
+    if model is None:
+        return None
+    if not isinstance(model, Model):
+        raise DomainError(f"model must be a jaxmi.Model, got {type(model).__name__}")
+    model.check()
+    return None if model.is_paper() else model
+
+
+def _j_tail(model: Model | None) -> tuple[int, ...]:
+    return (3, 3) if model is not None and model.exchange == "tensor" else (3,)
+
+
+def _check_j_shape(J: Array, tail: tuple[int, ...], lead: str = "...") -> None:
+    if J.ndim < len(tail) or J.shape[J.ndim - len(tail) :] != tail:
+        tensor = "the exchange tensor J[i, j] (Model(exchange='tensor'))"
+        what = "(Jx, Jy, Jz)" if tail == (3,) else tensor
+        shape = f"({lead}, {', '.join(map(str, tail))})"
+        raise DomainError(f"J must have shape {shape} for {what}, got shape {J.shape}")
+
+
+def _prepare(
+    J: ArrayLike, T: ArrayLike, V: ArrayLike, model: Model | None, config: Config
+) -> tuple[Array, Array, Array, tuple]:
     _check_precision()
     J, T, V = _as_real("J", J), _as_real("T", T), _as_real("V", V)
-    if J.ndim == 0 or J.shape[-1] != 3:
-        raise DomainError(f"J must have shape (..., 3) for (Jx, Jy, Jz), got shape {J.shape}")
+    tail = _j_tail(model)
+    _check_j_shape(J, tail)
+    lead = J.shape[: J.ndim - len(tail)]
     try:
-        shape = np.broadcast_shapes(J.shape[:-1], T.shape, V.shape)
+        shape = np.broadcast_shapes(lead, T.shape, V.shape)
     except ValueError as err:
         raise DomainError(
-            f"J (..., 3), T and V must broadcast: got J{J.shape}, T{T.shape}, V{V.shape}"
+            f"J (..., {', '.join(map(str, tail))}), T and V must broadcast: got J{J.shape}, "
+            f"T{T.shape}, V{V.shape}"
         ) from err
-    _check_values(J, T, V)
+    _check_values(J, T, V, model, config)
     n = int(np.prod(shape))
-    J = jnp.broadcast_to(J, (*shape, 3)).reshape(n, 3)
+    J = jnp.broadcast_to(J, (*shape, *tail)).reshape(n, *tail)
     T = jnp.broadcast_to(T, shape).reshape(n)
     V = jnp.broadcast_to(V, shape).reshape(n)
     return J, T, V, shape
 
 
-def evaluate(J: ArrayLike, T: ArrayLike, V: ArrayLike, *, config: Config = Config()) -> Observables:
+def evaluate(
+    J: ArrayLike,
+    T: ArrayLike,
+    V: ArrayLike,
+    *,
+    model: Model | None = None,
+    config: Config = Config(),
+) -> Observables:
     """All observables at once (direct path), broadcast over leading axes.
 
     Args:
-        J: couplings (Jx, Jy, Jz), shape (..., 3), dimensionless (J / vF).
+        J: couplings (Jx, Jy, Jz), shape (..., 3), dimensionless (J / vF); with
+            ``Model(exchange="tensor")`` the exchange tensor J[i, j], shape (..., 3, 3).
         T: temperature, shape (...), units vF*k0, T >= 0 (T = 0 is the exact limit).
         V: bias eV, shape (...), units vF*k0.
+        model: the member of the model family (:class:`jaxmi.Model`: impurity spin, exchange
+            form, Fermi level mu0, texture); default (None or ``Model()``): the paper's model,
+            on its own fast path. Any other model runs the general path (jaxmi.family).
         config: quadrature options.
 
     Returns:
         :class:`jaxmi.observables.Observables`; with J of shape (4, 1, 3), T of shape (5,) and
-        V scalar, ``current`` has shape (4, 5), ``spin`` (4, 5, 3), ``density_matrix`` (4, 5, 2, 2).
+        V scalar, ``current`` has shape (4, 5), ``spin`` (4, 5, 3), ``density_matrix``
+        (4, 5, d, d), d = 2S + 1.
     """
-    J, T, V, shape = _prepare(J, T, V)
-    out = points(J, T, V, config)
+    model = _model(model)
+    J, T, V, shape = _prepare(J, T, V, model, config)
+    if model is None:
+        out = points(J, T, V, config)
+    else:
+        from jaxmi import family  # noqa: PLC0415
+
+        out = family.points(J, T, V, model, config)
+    d = out.density_matrix.shape[-1]
     return Observables(
         current=out.current.reshape(shape),
         conductance=out.conductance.reshape(shape),
         spin=out.spin.reshape(*shape, 3),
-        density_matrix=out.density_matrix.reshape(*shape, 2, 2),
+        density_matrix=out.density_matrix.reshape(*shape, d, d),
     )
 
 
-def conductance(J: ArrayLike, T: ArrayLike, V: ArrayLike, *, config: Config = Config()) -> Array:
+def conductance(
+    J: ArrayLike,
+    T: ArrayLike,
+    V: ArrayLike,
+    *,
+    model: Model | None = None,
+    config: Config = Config(),
+) -> Array:
     """Differential conductance correction dG/G0 = d current / dV (Eq. 1), units e^2/h.
 
     Shapes as :func:`evaluate`: J (..., 3), T (...), V (...) broadcast to the result's shape.
@@ -124,46 +185,80 @@ def conductance(J: ArrayLike, T: ArrayLike, V: ArrayLike, *, config: Config = Co
         >>> float(jaxmi.conductance([0.25, 0.0, 0.25], 0.1, 0.0))  # Eq. 14: -Jx^2/2
         -0.03125
     """
-    return evaluate(J, T, V, config=config).conductance
+    return evaluate(J, T, V, model=model, config=config).conductance
 
 
-def current(J: ArrayLike, T: ArrayLike, V: ArrayLike, *, config: Config = Config()) -> Array:
+def current(
+    J: ArrayLike,
+    T: ArrayLike,
+    V: ArrayLike,
+    *,
+    model: Model | None = None,
+    config: Config = Config(),
+) -> Array:
     """Backscattering current (Eq. 12), units e vF k0 / h; odd in V. Shapes as :func:`evaluate`."""
-    return evaluate(J, T, V, config=config).current
+    return evaluate(J, T, V, model=model, config=config).current
 
 
-def spin(J: ArrayLike, T: ArrayLike, V: ArrayLike, *, config: Config = Config()) -> Array:
+def spin(
+    J: ArrayLike,
+    T: ArrayLike,
+    V: ArrayLike,
+    *,
+    model: Model | None = None,
+    config: Config = Config(),
+) -> Array:
     """Impurity spin (<Sx>, <Sy>, <Sz>) = Tr(S rho), shape (..., 3); S^x is along the edge."""
-    return evaluate(J, T, V, config=config).spin
+    return evaluate(J, T, V, model=model, config=config).spin
 
 
-def density_matrix(J: ArrayLike, T: ArrayLike, V: ArrayLike, *, config: Config = Config()) -> Array:
+def density_matrix(
+    J: ArrayLike,
+    T: ArrayLike,
+    V: ArrayLike,
+    *,
+    model: Model | None = None,
+    config: Config = Config(),
+) -> Array:
     """Stationary impurity density matrix (Eq. 10 = 0), shape (..., 2, 2), complex.
 
     Where the stationary state is not unique (a single non-zero coupling, J = 0, or T = V = 0)
     this is the state reached from rho = 1/2.
     """
-    return evaluate(J, T, V, config=config).density_matrix
+    return evaluate(J, T, V, model=model, config=config).density_matrix
 
 
 def evaluate_grid(
-    J: ArrayLike, T: ArrayLike, V: ArrayLike, *, config: Config = Config()
+    J: ArrayLike,
+    T: ArrayLike,
+    V: ArrayLike,
+    *,
+    model: Model | None = None,
+    config: Config = Config(),
 ) -> Observables:
     """Factorized path: every J against every (T, V) pair.
 
     Args:
-        J: couplings, shape (nJ, 3).
+        J: couplings, shape (nJ, 3) (or (nJ, 3, 3) with ``Model(exchange="tensor")``).
         T, V: the (T, V) pairs, shape (nP,) each (units vF*k0).
+        model: as for :func:`evaluate`.
 
     Returns:
         Observables with leading shape (nJ, nP). The energy integrals are computed once per pair
         and combined with all J; agrees with :func:`evaluate` to ~1e-15.
     """
     _check_precision()
+    model = _model(model)
     J, T, V = _as_real("J", J), _as_real("T", T), _as_real("V", V)
-    if J.ndim != 2 or J.shape[-1] != 3:
-        raise DomainError(f"J must have shape (nJ, 3), got shape {J.shape}")
+    tail = _j_tail(model)
+    _check_j_shape(J, tail, "nJ")
+    if J.ndim != 1 + len(tail):
+        raise DomainError(f"J must have shape (nJ, {', '.join(map(str, tail))}), got {J.shape}")
     if T.ndim != 1 or T.shape != V.shape:
         raise DomainError(f"T and V must both have shape (nP,), got T{T.shape}, V{V.shape}")
-    _check_values(J, T, V)
-    return grid(J, T, V, config)
+    _check_values(J, T, V, model, config)
+    if model is None:
+        return grid(J, T, V, config)
+    from jaxmi import family  # noqa: PLC0415
+
+    return family.grid(J, T, V, model, config)

@@ -14,6 +14,16 @@ from jaxmi.errors import ConfigError
 T_MAX = 1.0
 V_MAX = 2.0
 U_MAX = 2000.0
+#: Validated domain of the general path (jaxmi.family) at the default panels, for the built-in
+#: textures with |theta'| no faster than the paper's over the window.
+FAMILY_T_MAX = 0.3
+FAMILY_MU0_MAX = 1.0
+
+
+def family_t_max(config: Config) -> float:
+    """Largest T validated for the general path at the config's tail panels (docs/accuracy.md):
+    0.3 with the default 32, 0.5 from 48 on."""
+    return 0.5 if config.family_tail_panels >= 48 else FAMILY_T_MAX
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,6 +39,10 @@ class Config:
             as the previous one.
         tail_cutoff: the ray ends where ``Re(eps) - |V|/2 = tail_cutoff * T``
             (Fermi tails ``~exp(-tail_cutoff)``).
+        family_window_panels: panels on each half of the bias window of the general path
+            (jaxmi.family), graded toward the Fermi edges.
+        family_tail_panels: panels on each real-axis tail of the general path, graded
+            uniformly (32: validated for T <= FAMILY_T_MAX; 48 reaches T = 0.5).
         regularization: relative shift of the Bloch matrix in the stationary solve, i.e. the
             Laplace variable of the trajectory started at ``rho = 1/2`` (see
             :func:`jaxmi.stationary.reached_state_solve`).
@@ -39,9 +53,17 @@ class Config:
     tail_panels: int = 6
     tail_cutoff: float = 40.0
     regularization: float = 1e-24
+    family_window_panels: int = 6
+    family_tail_panels: int = 32
 
     def __post_init__(self) -> None:
-        for name in ("order", "window_panels", "tail_panels"):
+        for name in (
+            "order",
+            "window_panels",
+            "tail_panels",
+            "family_window_panels",
+            "family_tail_panels",
+        ):
             value = getattr(self, name)
             if isinstance(value, numbers.Integral) and not isinstance(value, bool):
                 value = int(value)

@@ -32,3 +32,15 @@ def test_ci_runs_the_readme_commands_verbatim():
     for line in first[:2]:
         command = line.split("#")[0].strip()
         assert command in ci, command
+
+
+def test_readme_model_family_example_runs():
+    blocks = re.findall(r"```python\n(.*?)```", README, flags=re.S)
+    scope: dict = {}
+    exec(compile(blocks[1], "README.md", "exec"), scope)  # noqa: S102
+    # A gate makes the isotropic correction finite at T = 0.05 (O(mu0^2 T^2), negative).
+    assert -1e-2 < float(scope["dG"]) < 0
+    rho = np.asarray(scope["rho"])
+    assert rho.shape == (3, 3)
+    np.testing.assert_allclose(np.trace(rho), 1.0, atol=1e-14)
+    assert np.isfinite(float(scope["dmu"].mu0))

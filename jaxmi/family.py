@@ -1,0 +1,239 @@
+"""The general path for the model family (jaxmi.model): gate mu0, exchange tensor, any texture,
+impurity spin S. The paper's model keeps its own, faster path (jaxmi.observables); this one
+reproduces it (tests/test_family.py) and goes beyond it.
+
+How Eqs. 10 and 12 generalise (docs/physics.md, "The model family"):
+
+* The impurity operators are G_ab(eps) = sum_ij J_ij S^i (R_j)_ab with R_j = B^dagger sigma_j B
+  the texture rotation at theta(eps). So the rate matrix of Eq. 10 is A = J K J^T and the
+  current matrix of Eq. 12 is C = J D J^T, where K and D are the 3x3 Hermitian matrices of the
+  paper path (jaxmi.generator.coupling_matrices) built from the same 15 numbers per (T, V):
+  the closed-form window integrals and E_n = int W (exp(i n theta) - 1) d eps, n = 2, 4.
+  Everything stays quadratic in J: the factorized path carries over.
+* mu0 moves both Fermi functions, f_R,L(eps) = f(eps - mu0 -+ V/2), while theta stays a function
+  of the energy from the Dirac point: the windows are no longer even in eps, and E_n is
+  integrated over the whole line, on the real axis (a user texture need not be analytic, so the
+  contour of the paper path is not available): a window segment [mu0 - |V|/2, mu0 + |V|/2]
+  graded toward both Fermi edges, two tails of tail_cutoff * T in uniform panels, and a panel
+  break at the Dirac point in each piece (a texture |eps|^p has a kink
+  there). The window integrals int W d eps do not depend on mu0.
+* Spin S: rho = 1/d + sum_k r_k L_k in an orthonormal basis of traceless Hermitian matrices
+  (jaxmi.impurity); dr/dt = M r + b with M, b linear in A; the stationary state is the state
+  reached from rho = 1/d, solved with the regularised resolvent as on the paper path.
+
+Not on this path: the texture-free-plus-deviation split of the paper path (it relies on the
+closed-form texture-free state of a diagonal spin-1/2 impurity), so an isotropic impurity at
+mu0 = 0 and very low T loses ~1e-16/T^4 relative here; the paper path does not.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import Array
+
+from jaxmi.config import Config
+from jaxmi.generator import coupling_matrices
+from jaxmi.impurity import bloch_maps
+from jaxmi.integrals import Coefficients, closed_form_windows, occupations
+from jaxmi.model import Model, exchange_tensor
+from jaxmi.observables import Observables
+from jaxmi.quadrature import composite, window_breaks
+
+
+def _with_break(breaks: Array, at: Array) -> Array:
+    """Panel ends with one more end at ``at`` (static shape: outside the piece it doubles the
+    nearer end). Tangents stay with their ends when the piece collapses to a point (T = V = 0,
+    where every end has the same value): a plain sort could hand an end's tangent to another."""
+    lo, hi = breaks[:1], breaks[-1:]
+    inside = jnp.sort(jnp.concatenate([breaks, jnp.clip(at, lo, hi)]))
+    return jnp.where(
+        at <= lo,
+        jnp.concatenate([lo, breaks]),
+        jnp.where(at >= hi, jnp.concatenate([breaks, hi]), inside),
+    )
+
+
+def tail_breaks(T: Array, config: Config) -> Array:
+    """Distances from a Fermi edge: L k / P, k = 0..P, L = tail_cutoff * T. Shape (P + 1,).
+
+    Uniform panels: the texture oscillates faster away from the edge while the Fermi tail
+    decays; measured against the paper path, uniform beats quadratic grading at every T
+    (32 panels: 1e-14 up to T = 0.3, 4e-11 at T = 0.5; docs/accuracy.md).
+    """
+    k = np.arange(config.family_tail_panels + 1) / config.family_tail_panels
+    return config.tail_cutoff * T * jnp.asarray(k)
+
+
+def real_line_pieces(T: Array, V: Array, mu0: Array, config: Config):
+    """Nodes and weights of the three pieces of the real line, each with a break at eps = 0.
+
+    Returns:
+        ((eps, w) of the left tail, of the window segment, of the right tail); real arrays.
+        The window segment is [mu0 - h, mu0 + h] with h = |V|/2; at T = 0 the nodes move with
+        V and mu0 (the Fermi edges are steps: the Leibniz terms of d/dV and d/dmu0 come from
+        the moving nodes), at T > 0 they are held out of the gradient (the integral does not
+        depend on where the panels are).
+    """
+    sign = jnp.where(V >= 0, 1.0, -1.0)  # V = 0 counts as positive: right derivative there
+    h = 0.5 * V * sign
+    half = window_breaks(h, T, config.family_window_panels)  # [0, h], graded toward h
+    seg = jnp.concatenate([mu0 - half[::-1], mu0 + half[1:]])
+    t = tail_breaks(T, config)
+    left = (mu0 - h) - t[::-1]
+    right = (mu0 + h) + t
+    pieces = []
+    for breaks in (left, seg, right):
+        breaks = _with_break(breaks, jnp.zeros(()))
+        x, w = composite(breaks, config.order)
+        held = T > 0
+        x = jnp.where(held, jax.lax.stop_gradient(x), x)
+        w = jnp.where(held, jax.lax.stop_gradient(w), w)
+        pieces.append((x, w))
+    return tuple(pieces)
+
+
+def texture_kernels(theta: Array) -> tuple[Array, Array]:
+    """(exp(2 i theta) - 1, exp(4 i theta) - 1) for real theta, without cancellation.
+
+    cos 2theta - 1 = -2 sin^2 theta and cos 4theta - 1 = -2 sin^2 2theta: no digits lost for
+    small theta, where the deviation is the whole answer.
+    """
+    s, c = jnp.sin(theta), jnp.cos(theta)
+    re2, im2 = -2.0 * s * s, 2.0 * s * c
+    re4, im4 = -2.0 * im2 * im2, 2.0 * im2 * (1.0 + re2)
+    return re2 + 1j * im2, re4 + 1j * im4
+
+
+def _fermi_windows(eps: Array, T: Array, V: Array, mu0: Array) -> Array:
+    fr, hr = occupations(eps - mu0 - 0.5 * V, T)
+    fl, hl = occupations(eps - mu0 + 0.5 * V, T)
+    return jnp.stack([fr * hr + fl * hl, fr * hl, fl * hr])
+
+
+def coefficients(T: Array, V: Array, model: Model, config: Config = Config()) -> Coefficients:
+    """The 15 numbers of one (T, V) pair for a model (scalars T, V in vF*k0; T >= 0)."""
+    T = jnp.asarray(T, dtype=float)
+    V = jnp.asarray(V, dtype=float)
+    mu0 = jnp.asarray(model.mu0, dtype=float)
+    pieces = real_line_pieces(T, V, mu0, config)
+    e2 = jnp.zeros(3, complex)
+    e4 = jnp.zeros(3, complex)
+    for index, (eps, w) in enumerate(pieces):
+        if index == 1:  # the window segment: at T = 0 the windows are 1 (RL for V >= 0, else LR)
+            pos = (V >= 0).astype(float)
+            step = jnp.stack([jnp.zeros_like(eps), pos + 0 * eps, (1.0 - pos) + 0 * eps])
+        else:
+            step = jnp.zeros((3, *eps.shape))
+        win = jnp.where(T > 0, _fermi_windows(eps, T, V, mu0), step) * w[None, :]
+        u2, u4 = texture_kernels(model.texture(eps))
+        e2 = e2 + win @ u2
+        e4 = e4 + win @ u4
+    pos = (V >= 0).astype(float)
+    w_step = jnp.stack([jnp.zeros_like(V), V * pos, -V * (1.0 - pos)])
+    w = jnp.where(T > 0, closed_form_windows(T, V), w_step)
+    return Coefficients(V=V, w=w, E2=e2, E4=e4, pol=jnp.zeros_like(V))
+
+
+def rate_matrices(T: Array, V: Array, model: Model, config: Config = Config()):
+    """(K, D): the 3x3 complex Hermitian matrices of Eqs. 10 and 12 for unit exchange.
+
+    The rate matrix of a coupling tensor J is J K J^T, the current matrix J D J^T.
+    """
+    k0, dk, d0, dd = coupling_matrices(coefficients(T, V, model, config))
+    return k0 + dk, d0 + dd
+
+
+def solve(Jt: Array, K: Array, D: Array, spin: float, regularization: float):
+    """Current and Bloch vector of one point: Jt (3, 3), K and D (3, 3) complex.
+
+    Returns:
+        (current, r): scalar (units e vF k0 / h) and (d^2 - 1,), rho = 1/d + sum_k r_k L_k.
+    """
+    maps = bloch_maps(spin)
+    A = Jt @ K @ Jt.T
+    C = Jt @ D @ Jt.T
+    M = jnp.real(jnp.einsum("il,ilkq->kq", A, maps.matrix))
+    b = jnp.real(jnp.einsum("il,ilk->k", A - A.T, maps.drive))
+    s = jax.lax.stop_gradient(jnp.max(jnp.abs(M)))
+    s = jnp.where(s > 0, s, 1.0)
+    n = M.shape[0]
+    r = -jnp.linalg.solve(M / s - regularization * jnp.eye(n), b / s)
+    const = jnp.real(jnp.sum(C * maps.trace_const))
+    lin = jnp.real(jnp.einsum("il,ilk->k", C, maps.trace_r))
+    return 2.0 * (const + lin @ r), r
+
+
+def current_and_slope(Jt: Array, rates, tangents, T: Array, V: Array, spin: float, reg: float):
+    """(current, d current / dV, r) from the rate matrices (K, D) and their V-derivatives.
+
+    At T = V = 0 every rate vanishes and the state is the one reached from rho = 1/d; the
+    conductance there is the limit V -> 0+ at T = 0, whose state is that of the rates' slope
+    (K ~ V dK/dV): I ~ V * current(dK, dD) since the current is linear in D. (At mu0 != 0 this
+    need not equal the limit T -> 0 at V = 0: the drive is sign(V) at T = 0, tanh(V/2T) -> 0
+    in linear response.)
+    """
+    (cur, r), (dcur, _) = jax.jvp(lambda k, d: solve(Jt, k, d, spin, reg), rates, tangents)
+    slope, _ = solve(Jt, *tangents, spin, reg)
+    return cur, jnp.where((T == 0) & (V == 0), slope, dcur), r
+
+
+def _observables(current, conductance, r, spin: float) -> Observables:
+    maps = bloch_maps(spin)
+    d = maps.basis.shape[-1]
+    sp = r @ maps.spin_r.T
+    eye = jnp.eye(d).reshape((1,) * (r.ndim - 1) + (d, d))
+    rho = eye / d + jnp.einsum("...k,kab->...ab", r, maps.basis)
+    return Observables(current, conductance, sp, rho)
+
+
+def point(J: Array, T: Array, V: Array, model: Model, config: Config = Config()) -> Observables:
+    """General path for one point: J (3,) or (3, 3) as model.exchange says; T, V scalars."""
+    Jt = exchange_tensor(J, model.exchange)
+    rates, tangents = jax.jvp(
+        lambda v: rate_matrices(T, v, model, config), (V,), (jnp.ones_like(V),)
+    )
+    cur, dcur, r = current_and_slope(Jt, rates, tangents, T, V, model.spin, config.regularization)
+    return _observables(cur, dcur, r, model.spin)
+
+
+@functools.partial(jax.jit, static_argnames="config")
+def points(J: Array, T: Array, V: Array, model: Model, config: Config = Config()) -> Observables:
+    """General path over a flat batch: J (n, 3) or (n, 3, 3), T (n,), V (n,)."""
+    return jax.lax.map(lambda a: point(*a, model, config), (J, T, V), batch_size=64)
+
+
+def _grid_r(J: Array, T: Array, V: Array, model: Model, config: Config):
+    """(current, conductance, r) of every J (nJ, ...) against every (T, V) pair (nP,)."""
+
+    def pair(t, v):
+        return jax.jvp(lambda vv: rate_matrices(t, vv, model, config), (v,), (jnp.ones_like(v),))
+
+    (K, D), (dK, dD) = jax.vmap(pair)(T, V)
+
+    def one(j, k, d, dk, dd, t, v):
+        Jt = exchange_tensor(j, model.exchange)
+        return current_and_slope(Jt, (k, d), (dk, dd), t, v, model.spin, config.regularization)
+
+    per_pair = jax.vmap(one, in_axes=(None, 0, 0, 0, 0, 0, 0))
+    batch = max(1, 4096 // T.shape[0])
+    return jax.lax.map(lambda j: per_pair(j, K, D, dK, dD, T, V), J, batch_size=batch)
+
+
+@functools.partial(jax.jit, static_argnames="config")
+def grid_arrays(J: Array, T: Array, V: Array, model: Model, config: Config = Config()):
+    """Factorized general path without rho (what a sweep stores): J (nJ, 3[, 3]) against (T, V)
+    pairs (nP,) -> (current (nJ, nP), conductance (nJ, nP), spin (nJ, nP, 3)). The energy
+    integrals are computed once per pair; per J it is a 3x3 product and a (d^2-1) solve."""
+    cur, dcur, r = _grid_r(J, T, V, model, config)
+    return cur, dcur, r @ bloch_maps(model.spin).spin_r.T
+
+
+@functools.partial(jax.jit, static_argnames="config")
+def grid(J: Array, T: Array, V: Array, model: Model, config: Config = Config()) -> Observables:
+    """Factorized general path with all observables, leading shape (nJ, nP)."""
+    cur, dcur, r = _grid_r(J, T, V, model, config)
+    return _observables(cur, dcur, r, model.spin)
