@@ -170,15 +170,19 @@ def solve(Jt: Array, K: Array, D: Array, spin: float, regularization: float):
 def current_and_slope(Jt: Array, rates, tangents, T: Array, V: Array, spin: float, reg: float):
     """(current, d current / dV, r) from the rate matrices (K, D) and their V-derivatives.
 
-    At T = V = 0 every rate vanishes and the state is the one reached from rho = 1/d; the
-    conductance there is the limit V -> 0+ at T = 0, whose state is that of the rates' slope
-    (K ~ V dK/dV): I ~ V * current(dK, dD) since the current is linear in D. (At mu0 != 0 this
-    need not equal the limit T -> 0 at V = 0: the drive is sign(V) at T = 0, tanh(V/2T) -> 0
-    in linear response.)
+    At T = V = 0 every rate vanishes and the state is the one reached from rho = 1/d (r = 0);
+    the conductance there is the limit V -> 0+ at T = 0, whose state is that of the rates' slope
+    (K ~ V dK/dV): since the current is linear in D and D = 0 there, it is the tangent of the
+    current at (K, D) = (dK/dV, 0) along (0, dD/dV), so one solve serves both cases. (At
+    mu0 != 0 this need not equal the limit T -> 0 at V = 0: the drive is sign(V) at T = 0 but
+    tanh(V/2T) -> 0 in linear response.)
     """
+    zero = (T == 0) & (V == 0)
+    (K, D), (dK, dD) = rates, tangents
+    rates = (jnp.where(zero, dK, K), jnp.where(zero, 0.0, D))
+    tangents = (jnp.where(zero, 0.0, dK), dD)
     (cur, r), (dcur, _) = jax.jvp(lambda k, d: solve(Jt, k, d, spin, reg), rates, tangents)
-    slope, _ = solve(Jt, *tangents, spin, reg)
-    return cur, jnp.where((T == 0) & (V == 0), slope, dcur), r
+    return cur, dcur, jnp.where(zero, 0.0, r)
 
 
 def _observables(current, conductance, r, spin: float) -> Observables:
