@@ -23,15 +23,17 @@ All energies are in units of vF*k0; results are in the same units (integrals d e
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import Array
 
 from jaxmi import texture
 from jaxmi.config import Config
-from jaxmi.quadrature import contour
+from jaxmi.quadrature import RAY, T_TURN, composite, ray_breaks, ray_fractions, window_breaks
 
 
 class Coefficients(NamedTuple):
@@ -73,6 +75,37 @@ def _fermi_pair_jvp(primals, tangents):
     f, h = fermi_pair(primals[0])
     d = f * h * tangents[0]
     return (f, h), (-d, d)
+
+
+@jax.custom_jvp
+def pair_from_exp(y: Array, e: Array) -> tuple[Array, Array]:
+    """(f(y), 1 - f(y)) = (e/(1+e), 1/(1+e)) from e = exp(-y) given by the caller (Re y >= 0).
+
+    On the tail ray the exponentials come from a T- and V-independent table (see
+    :func:`ray_exponentials`); y carries the tangents, as in :func:`fermi_pair`.
+    """
+    h = 1.0 / (1.0 + e)
+    return e * h, h
+
+
+@pair_from_exp.defjvp
+def _pair_from_exp_jvp(primals, tangents):
+    f, h = pair_from_exp(*primals)
+    d = f * h * tangents[0]
+    return (f, h), (-d, d)
+
+
+@functools.cache
+def ray_exponentials(order: int, panels: int, cutoff: float) -> tuple[np.ndarray, np.ndarray]:
+    """exp(-t/T) at the tail nodes, with the tail on the real axis and on the 45-degree ray.
+
+    On the tail, eps = a + dir t with a = |V|/2 the nearer Fermi edge and t/T a fixed table
+    (the tail's length is cutoff * sqrt(2) * T): so exp(-(eps - a)/T) does not depend on T or V,
+    and the other edge's exponential is exp(-2a/T) times it. Two tables (complex, shape
+    (panels * order,)): dir = 1 and dir = exp(i pi/4).
+    """
+    s = ray_fractions(order, panels, cutoff)
+    return np.exp(-s).astype(complex), np.exp(-s * RAY)
 
 
 def step_pair(x: Array) -> tuple[Array, Array]:
@@ -129,29 +162,64 @@ def closed_form_windows(T: Array, V: Array) -> Array:
     return jnp.stack([2.0 * T, b + 0.5 * V, b - 0.5 * V])
 
 
+def _window_segment(T: Array, V: Array, a: Array, config: Config) -> tuple[Array, Array, Array]:
+    """E_2, E_4 over the real window [0, a] in real arithmetic (a = |V|/2)."""
+    x, w = composite(window_breaks(a, T, config.window_panels), config.order)
+    fr, hr = occupations(x - 0.5 * V, T)
+    fl, hl = occupations(x + 0.5 * V, T)
+    win = jnp.stack([fr * hr + fl * hl, fr * hl, fl * hr]) * (2.0 * w)[None, :]
+    th = texture.theta(x)
+    s, c = jnp.sin(th), jnp.cos(th)
+    re2, im2 = -2.0 * s * s, 2.0 * s * c  # cos 2theta - 1 = -2 sin^2 theta: no cancellation
+    u2 = re2 + 1j * im2
+    u4 = -2.0 * im2 * im2 + 1j * (2.0 * im2 * (1.0 + re2))
+    return win @ u2, win @ u4
+
+
+def _tail(T: Array, V: Array, a: Array, config: Config) -> tuple[Array, Array]:
+    """E_2, E_4 along the tail (ray, or the real axis below T_TURN), Fermi factors from tables."""
+    t, w = composite(ray_breaks(T, config.tail_panels, config.tail_cutoff), config.order)
+    turn = T < T_TURN
+    ray = jnp.where(turn, 1.0 + 0.0j, RAY)
+    eps = a + ray * t
+    tables = ray_exponentials(config.order, config.tail_panels, config.tail_cutoff)
+    near = jnp.where(turn, jnp.asarray(tables[0]), jnp.asarray(tables[1]))
+    t_safe = jnp.where(T > 0, T, 1.0)
+    far = jnp.exp(-2.0 * a / t_safe) * near
+    pos = V >= 0  # the nearer edge is mu_R = V/2 for V >= 0, mu_L = -V/2 otherwise
+    fr, hr = pair_from_exp((eps - 0.5 * V) / t_safe, jnp.where(pos, near, far))
+    fl, hl = pair_from_exp((eps + 0.5 * V) / t_safe, jnp.where(pos, far, near))
+    win = jnp.stack([fr * hr + fl * hl, fr * hl, fl * hr]) * (2.0 * ray * w)[None, :]
+    win = jnp.where(T > 0, win, 0.0)  # T = 0: the tail has zero length
+    u2 = texture.phase_minus_one(2, texture.theta(eps))
+    u4 = u2 * (u2 + 2.0)  # exp(4 i theta) - 1, no cancellation
+    return win @ u2, win @ u4
+
+
 def coefficients(T: Array, V: Array, *, config: Config = Config()) -> Coefficients:
     """Energy integrals of one (T, V) pair (scalars, units vF*k0, T >= 0).
 
-    The integrands are even in eps, so each full-line integral is twice the half-line one
-    computed along :func:`jaxmi.quadrature.contour`.
+    The integrands are even in eps, so each full-line integral is twice the half-line one along
+    the path of :mod:`jaxmi.quadrature`: the real window [0, |V|/2] in real arithmetic (one real
+    exponential per Fermi factor, sin and cos of theta), then the tail, where exp(-(eps - a)/T)
+    is a fixed table (:func:`ray_exponentials`): no transcendental per node for the Fermi
+    factors there. Node positions are held out of the gradient (a contour integral does not
+    depend on its path); tangents flow through the Fermi arguments.
     """
     T = jnp.asarray(T, dtype=float)
     V = jnp.asarray(V, dtype=float)
-    eps, wts = contour(T, V, config)
-    win = windows(eps, T, V) * (2.0 * wts)[None, :]
-    u2 = texture.phase_minus_one(2, texture.theta(eps))
-    u4 = u2 * (u2 + 2.0)  # exp(4 i theta) - 1, no cancellation
-    e2 = win @ u2
-    e4 = win @ u4
+    a0 = jax.lax.stop_gradient(0.5 * jnp.abs(V))
+    e2w, e4w = _window_segment(T, V, a0, config)
+    e2t, e4t = _tail(T, V, a0, config)
+    e2, e4 = e2w + e2t, e4w + e4t
     # T = 0: the windows are steps at eps = a = |V|/2 and the nodes do not move with V, so the
     # Leibniz term of d/dV is added explicitly, as the value-free Taylor terms
     # 2 W(a-) [da u_n(a) + da^2/2 u_n'(a)] with da = a - stop_gradient(a): first derivative
     # 2 W u_n(a) a', second 2 W u_n'(a) a'^2 (a'' = 0), as for int_0^a. W(a-) = 1 for W_RL
     # (V > 0) or W_LR (V < 0), 0 for W_d; the integrand's own V-dependence is through steps.
     a = 0.5 * jnp.abs(V)
-    da = jnp.where(T > 0, 0.0, a - jax.lax.stop_gradient(a))
+    da = jnp.where(T > 0, 0.0, a - a0)
     edge = jnp.stack([jnp.zeros_like(V), (V > 0).astype(float), (V < 0).astype(float)])
-    a0 = jax.lax.stop_gradient(a)
     u2a = texture.phase_minus_one(2, texture.theta(a0))
     du2a = 4j * a0 * (u2a + 1.0)  # d/da exp(2 i a^2)
     e2 = e2 + 2.0 * edge * (da * u2a + 0.5 * da * da * du2a)

@@ -56,7 +56,8 @@ def free_current(J: Array, V: Array) -> Array:
     """Texture-free current -V (Jx^2 - Jy^2)^2 / (2 (Jx^2 + Jy^2)), exact at any T (Eq. 14, first
     term); 0 at Jx = Jy = 0 (no backscattering)."""
     jx2, jy2 = J[..., 0] * J[..., 0], J[..., 1] * J[..., 1]
-    return -0.5 * V * safe_ratio((jx2 - jy2) ** 2, jx2 + jy2)
+    # ratio first: squaring jx2 - jy2 underflows to 0 for |J| < 1e-77 while the result does not
+    return -0.5 * V * (jx2 - jy2) * safe_ratio(jx2 - jy2, jx2 + jy2)
 
 
 def pair_products(J: Array) -> Array:

@@ -34,7 +34,8 @@ from jax import Array
 
 from jaxmi.config import Config
 
-_RAY = np.exp(1j * np.pi / 4)
+#: Direction of the tail ray.
+RAY = np.exp(1j * np.pi / 4)
 #: Below this T the tail stays on the real axis: its oscillation is mild there (phase
 #: <= 4 (cutoff T)^2), and on the real axis Re and Im of exp(i n eps^2) - 1 are computed apart,
 #: while on the ray the O(theta^2) real part of an integral is a cancellation of O(theta)
@@ -79,11 +80,22 @@ def window_breaks(a: Array, T: Array, panels: int) -> Array:
     return jnp.concatenate([a * (1.0 - q**k), a[None]])
 
 
+def _ray_unit_breaks(panels: int) -> np.ndarray:
+    k = np.arange(1, panels + 1, dtype=float)
+    return np.concatenate([[0.0], 2.0 ** (k - panels)])
+
+
 def ray_breaks(T: Array, panels: int, cutoff: float) -> Array:
     """Panel ends t on the ray: 0, then L 2^(k - panels), k = 1..panels. Shape (panels + 1,)."""
     length = jax.lax.stop_gradient(cutoff * np.sqrt(2.0) * T)  # Re(eps) - a reaches cutoff T
-    k = jnp.arange(1, panels + 1, dtype=float)
-    return jnp.concatenate([jnp.zeros(1), length * 2.0 ** (k - panels)])
+    return length * jnp.asarray(_ray_unit_breaks(panels))
+
+
+def ray_fractions(order: int, panels: int, cutoff: float) -> np.ndarray:
+    """t / T at the tail nodes of :func:`ray_breaks`, shape (panels * order,) (numpy; no T)."""
+    x, _ = gauss_legendre(order)
+    br = cutoff * np.sqrt(2.0) * _ray_unit_breaks(panels)
+    return (br[:-1, None] + np.diff(br)[:, None] * x[None, :]).ravel()
 
 
 def contour(T: Array, V: Array, config: Config) -> tuple[Array, Array]:
@@ -101,7 +113,7 @@ def contour(T: Array, V: Array, config: Config) -> tuple[Array, Array]:
     a = jax.lax.stop_gradient(0.5 * jnp.abs(V))
     xw, ww = composite(window_breaks(a, T, config.window_panels), config.order)
     tr, wr = composite(ray_breaks(T, config.tail_panels, config.tail_cutoff), config.order)
-    ray = jnp.where(T < T_TURN, 1.0 + 0.0j, _RAY)
+    ray = jnp.where(T < T_TURN, 1.0 + 0.0j, RAY)
     eps = jnp.concatenate([xw.astype(complex), a + ray * tr])
     weights = jnp.concatenate([ww.astype(complex), ray * wr])
     return eps, weights
