@@ -161,7 +161,15 @@ def solve(Jt: Array, K: Array, D: Array, spin: float, regularization: float):
     s = jax.lax.stop_gradient(jnp.max(jnp.abs(M)))
     s = jnp.where(s > 0, s, 1.0)
     n = M.shape[0]
-    r = -jnp.linalg.solve(M / s - regularization * jnp.eye(n), b / s)
+    system = M / s - regularization * jnp.eye(n)
+    # One effective coupling direction (a real rank-1 A: pure dephasing, e.g. at T = V = 0 with a
+    # gate, or J = u w^T) has b = 0 and an M that is singular below the regularisation's
+    # roundoff, where LU can give 0/0 = NaN. The state reached from 1/d is then r = 0: where the
+    # plain solve is not finite and b = 0, solve on -1 instead (a second, gradient-free solve
+    # decides, so that no NaN reaches a tangent or a cotangent).
+    trial = jax.lax.stop_gradient(jnp.linalg.solve(system, b / s))
+    degenerate = jax.lax.stop_gradient(~jnp.all(jnp.isfinite(trial)) & jnp.all(b == 0))
+    r = -jnp.linalg.solve(jnp.where(degenerate, -jnp.eye(n), system), b / s)
     const = jnp.real(jnp.sum(C * maps.trace_const))
     lin = jnp.real(jnp.einsum("il,ilk->k", C, maps.trace_r))
     return 2.0 * (const + lin @ r), r

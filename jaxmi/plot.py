@@ -45,7 +45,16 @@ LABELS = {
     "ratio": "dG(T, V) / dG_L(T)",
 }
 QUANTITIES = tuple(LABELS)
-AXIS_LABELS = {"T": "T / vFk0", "V": "eV / vFk0", "u": "u = eV / 2T"}
+AXIS_LABELS = {
+    "T": "T / vFk0",
+    "V": "eV / vFk0",
+    "u": "u = eV / 2T",
+    "mu0": "mu0 / vFk0 (Fermi level from the Dirac point)",
+    "scale": "texture scale / vFk0",
+    "exponent": "texture exponent p (theta = |eps/scale|^p)",
+}
+#: Most coupling panels drawn for a file with swept model parameters (spread over J).
+MAX_PANELS = 6
 #: Colours of the paper's Fig. 2 by case name (sweeps/fig2.toml).
 FIG2_COLOURS = {"isotropic": "black", "Jz>Jx": "tab:blue", "Jz=Jx": "tab:green", "Jx only": "red"}
 _DPI = 110
@@ -99,8 +108,13 @@ def quantity(sw: Sweep, name: str) -> np.ndarray:
     if name == "dGdT":
         if len(sw.T) < 3:
             raise JaxmiError(f"{sw.path}: dGdT needs at least 3 temperatures, got {len(sw.T)}")
-        return np.gradient(arr, sw.T, axis=1)
+        return np.gradient(arr, sw.T, axis=-2)
     if name == "ratio":
+        if not sw.paper:
+            raise JaxmiError(
+                f"{sw.path}: ratio divides by Eq. 14, the paper's model; this file's model is "
+                "another one (its [model] table)"
+            )
         return arr / linear_conductance(sw.J, sw.T)[:, :, None]
     return arr
 
@@ -109,6 +123,8 @@ def _j_coordinate(sw: Sweep) -> tuple[np.ndarray, str] | None:
     """A numeric coordinate along J (for a map or an x axis), or None (named cases)."""
     if sw.J_kind == "cases" or len(sw.J) < 2:
         return None
+    if sw.J.ndim == 3:  # exchange tensors: only the isotropic kind (J times 1) has one
+        return (sw.J[:, 0, 0], "J (isotropic, J/vF)") if sw.J_kind == "isotropic" else None
     J = sw.J
     varying = [k for k in range(3) if np.ptp(J[:, k]) > 0]
     if sw.J_kind == "isotropic" or (len(varying) == 3 and np.allclose(J, J[:, :1])):
@@ -123,8 +139,15 @@ def _j_coordinate(sw: Sweep) -> tuple[np.ndarray, str] | None:
 
 
 def _case_label(sw: Sweep, j: int) -> str:
-    jx, jy, jz = sw.J[j]
-    vec = f"(Jx, Jy, Jz) = ({jx:g}, {jy:g}, {jz:g})"
+    if sw.J.ndim == 3:
+        Jt = sw.J[j]
+        if np.count_nonzero(Jt - np.diag(np.diag(Jt))) == 0:
+            vec = "J_ij = diag({:g}, {:g}, {:g})".format(*np.diag(Jt))
+        else:
+            vec = "J_ij = [" + "; ".join(" ".join(f"{x:g}" for x in row) for row in Jt) + "]"
+    else:
+        jx, jy, jz = sw.J[j]
+        vec = f"(Jx, Jy, Jz) = ({jx:g}, {jy:g}, {jz:g})"
     return f"{sw.J_names[j]}: {vec}" if sw.J_names else vec
 
 
@@ -156,8 +179,10 @@ def default_view(sw: Sweep) -> tuple[str, str | None, str]:
     """
     q = "conductance" if "conductance" in sw.data else next(iter(sw.data))
     q = {"spin": "Sx"}.get(q, q)
+    if sw.model_axes:
+        return _model_view(sw, q)
     if sw.third_name == "u":
-        return "u", None, "ratio" if "conductance" in sw.data else q
+        return "u", None, "ratio" if ("conductance" in sw.data and sw.paper) else q
     nj, nt, n3 = sw.shape
     swept = [a for a, n in (("J", nj), ("T", nt), ("V", n3)) if n > 1]
     if "J" in swept and _j_coordinate(sw) is None:
@@ -261,11 +286,56 @@ def plot_lines(sw: Sweep, output: str, *, x: str, q: str, log: str | None = None
     return _save(fig, output)
 
 
+#: A one-signed map whose magnitudes span more than this factor gets a log colour scale (with
+#: ``log_colour``): the gate map's isotropic panel runs from ~1e-7 (T^4 at the Dirac point) to
+#: ~1e-2.
+LOG_COLOUR_SPAN = 100.0
+
+
+def _draw_map(
+    fig, ax, xs, ys, z2, q: str, *, log_y: bool = False, log_colour: bool = False
+) -> None:
+    """Colour map of z2 (y, x) on ``ax``: a diverging scale centred at 0 (red > 0 > blue), the
+    zero contour and a labelled colour bar; ``log_y`` puts the y axis on a log scale. With
+    ``log_colour``, a map of one sign spanning more than LOG_COLOUR_SPAN is drawn as |z2| on a
+    log scale instead (Blues for negative, Reds for positive values)."""
+    from matplotlib.colors import LogNorm, TwoSlopeNorm
+
+    finite = z2[np.isfinite(z2)]
+    one_sign = finite.size and (np.all(finite < 0) or np.all(finite > 0))
+    if log_colour and one_sign:
+        mag = np.abs(finite)
+        if mag.max() > LOG_COLOUR_SPAN * mag.min():
+            negative = bool(finite[0] < 0)
+            mesh = ax.pcolormesh(
+                xs,
+                ys,
+                np.abs(z2),
+                cmap="Blues" if negative else "Reds",
+                norm=LogNorm(vmin=mag.min(), vmax=mag.max()),
+                shading="nearest",
+            )
+            if log_y:
+                ax.set_yscale("log")
+            cbar = fig.colorbar(mesh, ax=ax)
+            cbar.set_label(("-" if negative else "") + LABELS[q] + "  (log scale)")
+            return
+    vmax = float(np.max(np.abs(finite))) if finite.size else 1.0
+    vmax = vmax if vmax > 0 else 1.0
+    norm = TwoSlopeNorm(vcenter=0.0, vmin=-vmax, vmax=vmax)
+    mesh = ax.pcolormesh(xs, ys, z2, cmap="RdBu_r", norm=norm, shading="nearest")
+    if finite.size and finite.min() < 0 < finite.max():
+        ax.contour(xs, ys, z2, levels=[0.0], colors="black", linewidths=1.0)
+    if log_y:
+        ax.set_yscale("log")
+    cbar = fig.colorbar(mesh, ax=ax)
+    cbar.set_label(LABELS[q] + "  (red > 0 > blue)")
+
+
 def plot_map(sw: Sweep, output: str, *, x: str, y: str, q: str) -> str:
     """A map of quantity ``q`` over axes ``x`` and ``y`` (the third at its first value), with a
     diverging colour scale centred at 0, a labelled colour bar and the zero contour."""
     _matplotlib()
-    from matplotlib.colors import TwoSlopeNorm
     from matplotlib.figure import Figure
 
     if x == y:
@@ -290,15 +360,7 @@ def plot_map(sw: Sweep, output: str, *, x: str, y: str, q: str) -> str:
         z2 = z2.T
     fig = Figure(figsize=(6.4, 4.8), layout="constrained")
     ax = fig.add_subplot()
-    finite = z2[np.isfinite(z2)]
-    vmax = float(np.max(np.abs(finite))) if finite.size else 1.0
-    vmax = vmax if vmax > 0 else 1.0
-    norm = TwoSlopeNorm(vcenter=0.0, vmin=-vmax, vmax=vmax)
-    mesh = ax.pcolormesh(xs, ys, z2, cmap="RdBu_r", norm=norm, shading="nearest")
-    if finite.size and finite.min() < 0 < finite.max():
-        ax.contour(xs, ys, z2, levels=[0.0], colors="black", linewidths=1.0)
-    cbar = fig.colorbar(mesh, ax=ax)
-    cbar.set_label(LABELS[q] + "  (red > 0 > blue)")
+    _draw_map(fig, ax, xs, ys, z2, q)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(
@@ -321,8 +383,10 @@ def plot_file(
     Args:
         path: the HDF5 file of a sweep.
         output: the picture (default: ``path`` with ``.png``).
-        x, y: axes ("J", "T", "V", "u"); with ``y`` a map, else lines against ``x``. Default by
-            the file's axes (:func:`default_view`).
+        x, y: axes ("J", "T", "V", "u", or a swept model parameter "mu0", "scale",
+            "exponent"); with ``y`` a map, else lines against ``x``. Default by the file's axes
+            (:func:`default_view`). A file with swept model parameters is drawn with one panel
+            per coupling (:func:`plot_panels`).
         quantity_name: one of :data:`QUANTITIES` (default by the file's axes).
         log: "x", "y", "xy" or "" to force log axes of a line plot (default: log-log for u).
 
@@ -339,9 +403,133 @@ def plot_file(
         x = dx if dx != y else "T"
     q = quantity_name or (dq if (x, y) == (dx, dy) else "conductance")
     output = os.fspath(output) if output is not None else str(Path(path).with_suffix(".png"))
+    if sw.model_axes:
+        return plot_panels(sw, output, x=x, y=y, q=q, log=log)
     if y is None:
         return plot_lines(sw, output, x=x, q=q, log=log)
     return plot_map(sw, output, x=x, y=y, q=q)
+
+
+# --- files with swept model parameters ---------------------------------------------------------
+
+#: A swept model parameter with at least this many values is drawn as a map against T by
+#: default (the gate map of sweeps/gate.toml); fewer values are lines (sweeps/textures.toml).
+MAP_MIN_VALUES = 9
+
+
+def _model_view(sw: Sweep, q: str) -> tuple[str, str | None, str]:
+    """Default (x, y, quantity) of a file with swept model parameters (panels per coupling): a
+    map over (parameter, T) for a parameter with many values, else lines against T (or the
+    bias, or the parameter) with one line per parameter value."""
+    sizes = dict(zip(sw.dims, sw.shape, strict=True))
+    swept = [d for d in sw.model_axes if sizes[d] > 1]
+    others = [d for d in ("T", sw.third_name) if sizes[d] > 1]
+    many = [d for d in swept if sizes[d] >= MAP_MIN_VALUES]
+    if many and others:
+        return many[0], others[0], q
+    if others:
+        return others[0], None, q
+    return (swept[0] if swept else "T"), None, q
+
+
+def _log_spaced(v: np.ndarray) -> bool:
+    """Values that are (close to) a geometric progression: drawn on a log axis."""
+    if len(v) < 3 or np.any(v <= 0):
+        return False
+    steps = np.diff(np.log(v))
+    return bool(np.ptp(steps) < 1e-6 * np.abs(steps).max() and abs(v[-1] / v[0]) > 10)
+
+
+def plot_panels(
+    sw: Sweep, output: str, *, x: str, y: str | None, q: str, log: str | None = None
+) -> str:
+    """A file with swept model parameters: one panel per coupling (at most :data:`MAX_PANELS`,
+    spread over J), each a map of ``q`` over (``x``, ``y``) or, without ``y``, lines of ``q``
+    against ``x``, one per value of the next swept dimension (at most 12). Every other dimension
+    is held at its first value (the title says which)."""
+    matplotlib, Figure = _matplotlib()
+    dims = sw.dims
+    sizes = dict(zip(dims, sw.shape, strict=True))
+    for a in (x, y):
+        if a is not None and a not in dims[1:]:
+            raise JaxmiError(
+                f"{sw.path}: no axis {a!r} to draw against; this file has one panel per "
+                f"coupling J and the axes {', '.join(dims[1:])}"
+            )
+    if x == y:
+        raise JaxmiError(f"--x and --y must differ, got {x!r} twice")
+    z = quantity(sw, q)
+    values = {**sw.model_axes, "T": sw.T, sw.third_name: sw.third}
+    line = None
+    if y is None:  # lines: one per value of the first other swept dimension
+        line = next((d for d in dims[1:] if d != x and sizes[d] > 1), None)
+    shown = {x, y, line} - {None}
+    held = [d for d in dims[1:] if d not in shown]
+    fixed = ", ".join(f"{d} = {values[d][0]:g}" for d in held if sizes[d] > 1)
+    # (J, a, b, ...) -> (J, [y or line], x) with the held dimensions at index 0
+    index = tuple(0 if d in held else slice(None) for d in dims[1:])
+    zz = z[(slice(None), *index)]
+    kept = [d for d in dims[1:] if d not in held]
+    order = [kept.index(d) for d in (y, line) if d is not None] + [kept.index(x)]
+    zz = np.transpose(zz, (0, *(k + 1 for k in order)))
+    if zz.ndim == 2:
+        zz = zz[:, None, :]
+    js = np.unique(np.linspace(0, len(sw.J) - 1, min(len(sw.J), MAX_PANELS)).round().astype(int))
+    ncols = 1 if len(js) == 1 else 2
+    nrows = -(-len(js) // ncols)
+    fig = Figure(figsize=(6.4 * ncols, 4.4 * nrows + 0.6), layout="constrained")
+    xs = values[x]
+    other = y if y is not None else line
+    picks = _pick(zz.shape[1])
+    colours = (
+        [f"C{k}" for k in range(len(picks))]
+        if len(picks) <= 8
+        else [matplotlib.colormaps["viridis"](k / (len(picks) - 1)) for k in range(len(picks))]
+    )
+    for n, j in enumerate(js):
+        ax = fig.add_subplot(nrows, ncols, n + 1)
+        if y is not None:
+            _draw_map(
+                fig, ax, xs, values[y], zz[j], q, log_y=_log_spaced(values[y]), log_colour=True
+            )
+            ax.set_ylabel(AXIS_LABELS[y])
+        else:
+            panel = zz[j, picks]
+            finite = panel[np.isfinite(panel)]
+            positive = finite.size > 0 and bool(np.all(finite > 0))
+            negative = finite.size > 0 and bool(np.all(finite < 0))
+            mag = np.abs(finite)
+            if log is None:  # automatic: one sign spanning decades -> |q| on a log axis
+                log_y = (positive or negative) and mag.max() > LOG_COLOUR_SPAN * mag.min()
+            else:
+                log_y = "y" in log
+            flip = log_y and negative
+            for k, p in enumerate(picks):
+                label = f"{other} = {values[other][p]:.4g}" if other is not None else None
+                ax.plot(
+                    xs,
+                    -zz[j, p] if flip else zz[j, p],
+                    marker="." if len(xs) < 30 else None,
+                    color=colours[k],
+                    label=label,
+                )
+            ax.set_ylabel(("-" if flip else "") + LABELS[q])
+            if other is not None:
+                ax.legend(fontsize="small")
+            if log_y:
+                ax.set_yscale("log" if (positive or negative) else "symlog")
+            ax.grid(alpha=0.3, which="both" if log_y else "major", lw=0.5)
+        if (log is not None and "x" in log) or (log is None and _log_spaced(xs)):
+            ax.set_xscale("log")
+        ax.set_xlabel(AXIS_LABELS[x])
+        ax.set_title(_case_label(sw, j), fontsize="medium")
+    title = _title(sw)
+    what = f"map of {LABELS[q]}" if y is not None else LABELS[q]
+    title += f"\n{what}" + (f" at {fixed}" if fixed else "")
+    if len(js) < len(sw.J):
+        title += f" ({len(js)} of {len(sw.J)} couplings)"
+    fig.suptitle(title, fontsize="medium")
+    return _save(fig, output)
 
 
 # --- the paper's figures ------------------------------------------------------------------------

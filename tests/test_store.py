@@ -234,6 +234,7 @@ def test_summary(tmp_path):
     run_sweep(s, output=str(out))
     info = store.summary(str(out))
     assert info["dims"] == {"J": 5, "T": 2, "u": 2} and info["complete"]
+    assert info["model"] is None and "model" not in info["attrs"]  # no [model]: the paper's
     assert (
         info["coords"]["V"] == (2 * 0.5 * 0.02, 2 * 3.0 * 0.1)
         and info["chunks_done"] == info["chunks"] == 8

@@ -1,5 +1,8 @@
 """Sweeps: a TOML spec -> a grid of (J, T, V) -> fixed-shape chunks -> an HDF5 file.
 
+A spec's optional ``[model]`` table picks a member of the model family (jaxmi.model) and may
+sweep its Fermi level mu0 and texture parameters as further dimensions, (J, mu0, T, V).
+
 Stages, one module each (data flows one way): :mod:`~jaxmi.sweep.spec` (TOML -> Spec),
 :mod:`~jaxmi.sweep.grid` (Spec -> coordinate arrays), :mod:`~jaxmi.sweep.chunks` (the chunk
 layout and the compiled chunk function), :mod:`~jaxmi.sweep.run` (the driver) and

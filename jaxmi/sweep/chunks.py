@@ -1,11 +1,17 @@
-"""Cut the (J, T, V) grid into fixed-shape chunks, and compute one chunk on one device.
+"""Cut the output grid into fixed-shape chunks, and compute one chunk on one device.
 
-A chunk is a block (cJ, cT, cV) of the output grid: cJ coupling vectors against the cT * cV
-(T, V) pairs of a T block times a V block. Every chunk has the same shape, so one compiled
-function serves the whole sweep; the last block along an axis is padded by repeating its last
-valid index, and the padding's results are dropped. Within a chunk the energy integrals are
-computed once per (T, V) pair and combined with all cJ couplings (the factorized path,
-:func:`jaxmi.observables.grid`), so a J-heavy grid spends its time in the cheap combination.
+A chunk is a block of the output grid: cJ couplings against the (T, V) pairs of a T block times
+a V block (and, for a ``[model]`` that sweeps some of its parameters, against the model points
+of a block of those dimensions). Every chunk has the same shape, so one compiled function serves
+the whole sweep; the last block along an axis is padded by repeating its last valid index, and
+the padding's results are dropped. Within a chunk the energy integrals are computed once per
+(T, V) pair (and model point) and combined with all cJ couplings (the factorized path:
+:func:`jaxmi.observables.grid_arrays` for the paper's model, :func:`jaxmi.family.grid_arrays`
+for any other member of the family), so a J-heavy grid spends its time in the cheap combination.
+
+On the general path a chunk's model points run one after the other (``lax.map``), each with the
+model rebuilt from the chunk's parameter values (``Model(..., mu0=value)``: the Fermi level and
+the texture's parameters are pytree leaves, so a new value does not recompile).
 
 Chunks go to the local JAX devices round-robin; each device runs the same single-device program
 on whole chunks, so the results do not depend on the number of devices (bit for bit).
@@ -18,11 +24,20 @@ import functools
 import math
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
-from jaxmi import observables
-from jaxmi.config import Config
+from jaxmi import family, observables
+from jaxmi.config import FAMILY_T_MAX, Config
 from jaxmi.sweep.grid import Grid
+from jaxmi.sweep.spec import Spec
+
+#: Most energy-integral evaluations ((T, V) pairs times model points) in one chunk of the general
+#: path: its real-axis quadrature holds ~200 kB per pair while it runs (measured on XLA:CPU), so
+#: 1024 pairs keep a chunk under ~0.3 GB and ~0.5 s on one CPU core.
+FAMILY_PAIRS = 1024
+#: Tail panels of the general path above T = FAMILY_T_MAX (validated to T = 0.5; jaxmi.config).
+FAMILY_TAIL_PANELS_HOT = 48
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,17 +45,17 @@ class Layout:
     """Chunk layout of an output grid.
 
     Attributes:
-        shape: the grid (nJ, nT, nV).
-        block: the chunk (cJ, cT, cV), each <= the grid's; chunks are numbered in C order over
-            the block counts (J block slowest).
+        shape: the grid (nJ, nT, nV), or (nJ, <swept model parameters>, nT, nV).
+        block: the chunk, one length per dimension, each <= the grid's; chunks are numbered in
+            C order over the block counts (J block slowest).
     """
 
-    shape: tuple[int, int, int]
-    block: tuple[int, int, int]
+    shape: tuple[int, ...]
+    block: tuple[int, ...]
 
     @property
-    def counts(self) -> tuple[int, int, int]:
-        """Number of blocks along J, T and V."""
+    def counts(self) -> tuple[int, ...]:
+        """Number of blocks along each dimension."""
         return tuple(-(-n // c) for n, c in zip(self.shape, self.block, strict=True))
 
     @property
@@ -51,8 +66,8 @@ class Layout:
     def chunk_points(self) -> int:
         return math.prod(self.block)
 
-    def region(self, i: int) -> tuple[slice, slice, slice]:
-        """Where chunk i's valid points go in the output (J, T, V)."""
+    def region(self, i: int) -> tuple[slice, ...]:
+        """Where chunk i's valid points go in the output."""
         idx = np.unravel_index(i, self.counts)
         return tuple(
             slice(int(k) * c, min((int(k) + 1) * c, n))
@@ -70,33 +85,99 @@ def _even(n: int, budget: int) -> int:
     return -(-n // -(-n // budget))
 
 
-def plan(shape: tuple[int, int, int], chunk: int) -> Layout:
-    """Choose a chunk block of about ``chunk`` points for a grid of ``shape`` (nJ, nT, nV).
+def plan(shape: tuple[int, ...], chunk: int, *, max_pairs: int | None = None) -> Layout:
+    """Choose a chunk block of about ``chunk`` points for a grid of ``shape`` (nJ, ..., nT, nV).
 
     J gets the budget first (more J per (T, V) pair amortizes the energy integrals), then V,
-    then T; each block length splits its axis evenly, so padding is small.
+    then T, then the swept model parameters (last first); each block length splits its axis
+    evenly, so padding is small. ``max_pairs`` caps the product of the non-J block lengths (the
+    energy integrals computed per chunk; :data:`FAMILY_PAIRS` on the general path).
     """
-    nj, nt, nv = shape
-    cj = _even(nj, chunk)
-    cv = _even(nv, chunk // cj)
-    ct = _even(nt, chunk // (cj * cv))
-    return Layout(shape=(nj, nt, nv), block=(cj, ct, cv))
+    cj = _even(shape[0], chunk)
+    budget = chunk // cj
+    if max_pairs is not None:
+        budget = min(budget, max_pairs)
+    rest = []
+    for n in reversed(shape[1:]):
+        c = _even(n, budget)
+        rest.append(c)
+        budget //= c
+    return Layout(shape=tuple(shape), block=(cj, *reversed(rest)))
 
 
-def inputs(grid: Grid, layout: Layout, i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Chunk i's inputs: J (cJ, 3) and the (T, V) pairs T (cT*cV,), V (cT*cV,), padded by
-    repeating the last valid index along each axis. Pairs are in C order over (T, V)."""
+def plan_grid(g: Grid, chunk: int) -> Layout:
+    """The layout of a sweep: :func:`plan`, with the pairs per chunk capped on the general path."""
+    return plan(g.shape, chunk, max_pairs=None if g.paper_path else FAMILY_PAIRS)
+
+
+def config_for(spec: Spec) -> Config:
+    """The quadrature options of a sweep: the spec's order; on the general path 48 tail panels
+    when T goes above 0.3 (validated to T = 0.5, docs/accuracy.md)."""
+    if spec.paper_path or max(spec.T.ends) <= FAMILY_T_MAX:
+        return Config(order=spec.order)
+    return Config(order=spec.order, family_tail_panels=FAMILY_TAIL_PANELS_HOT)
+
+
+def _indices(layout: Layout, i: int) -> list:
+    """Per dimension, chunk i's grid indices: a slice for a full block, else an index array
+    padded by repeating the last valid index."""
     idx = []
     for s, c, n in zip(layout.region(i), layout.block, layout.shape, strict=True):
         if s.start + c <= n:
             idx.append(slice(s.start, s.start + c))  # a full block: a view, no gather
         else:
             idx.append(np.minimum(np.arange(s.start, s.start + c), n - 1))
-    ij, it, iv = idx
+    return idx
+
+
+def inputs(grid: Grid, layout: Layout, i: int) -> tuple[np.ndarray, ...]:
+    """Chunk i's inputs: J (cJ, 3) (or (cJ, 3, 3)) and the (T, V) pairs T (cT*cV,), V (cT*cV,),
+    padded by repeating the last valid index along each axis. Pairs are in C order over (T, V).
+
+    With swept model parameters: (J, M, T, V), where M (cM, k) holds the values of the k swept
+    parameters at the chunk's cM model points (C order over their blocks).
+    """
+    ij, *im, it, iv = _indices(layout, i)
     J = grid.J[ij]
-    T = np.repeat(grid.T[it], layout.block[2])
+    T = np.repeat(grid.T[it], layout.block[-1])
     V = grid.V[it][:, iv].reshape(-1)
-    return J, T, V
+    if not grid.model_axes:
+        return J, T, V
+    values = [v[ix] for (_, v), ix in zip(grid.model_axes, im, strict=True)]
+    mesh = np.meshgrid(*values, indexing="ij")
+    M = np.stack([m.ravel() for m in mesh], axis=-1)
+    return J, M, T, V
+
+
+def build_model(grid: Grid):
+    """The :class:`jaxmi.model.Model` of a grid's ``[model]`` (swept parameters at their first
+    value; :func:`with_values` sets them per model point). Leaves are float64 scalars."""
+    from jaxmi.model import Model, Polynomial, PowerLaw
+
+    m = grid.model
+    first = {name: v[0] for name, v in grid.model_axes}
+
+    def value(name):
+        return np.float64(first[name] if name in first else getattr(m, name))
+
+    if m.texture == "polynomial":
+        texture = Polynomial(coefficients=np.asarray(m.coefficients, dtype=np.float64))
+    else:
+        texture = PowerLaw(scale=value("scale"), exponent=value("exponent"))
+    return Model(spin=m.spin, exchange=m.exchange, mu0=value("mu0"), texture=texture)
+
+
+def with_values(model, names: tuple[str, ...], values):
+    """``model`` with the parameters ``names`` ("mu0", "scale", "exponent") set to ``values``."""
+    fields, texture = {}, {}
+    for k, name in enumerate(names):
+        if name == "mu0":
+            fields["mu0"] = values[k]
+        else:
+            texture[name] = values[k]
+    if texture:
+        fields["texture"] = dataclasses.replace(model.texture, **texture)
+    return dataclasses.replace(model, **fields) if fields else model
 
 
 @functools.partial(jax.jit, static_argnames=("config", "block"))
@@ -105,30 +186,61 @@ def _chunk(J, T, V, *, config: Config, block: tuple[int, int, int]):
     return conductance.reshape(block), current.reshape(block), spin.reshape(*block, 3)
 
 
+@functools.partial(jax.jit, static_argnames=("names", "config", "block"))
+def _family_chunk(J, M, T, V, model, *, names: tuple[str, ...], config: Config, block):
+    """A chunk on the general path: for each model point (row of M) the model with those
+    parameter values, against cJ couplings and the (T, V) pairs."""
+
+    def one(values):
+        return family.grid_arrays(J, T, V, with_values(model, names, values), config)
+
+    current, conductance, spin = jax.lax.map(one, M)  # (cM, cJ, cP[, 3])
+
+    def shaped(x, *tail):
+        return jnp.moveaxis(x, 0, 1).reshape(*block, *tail)
+
+    return shaped(conductance), shaped(current), shaped(spin, 3)
+
+
 class Computer:
     """Dispatches chunks to the local devices, round-robin, asynchronously.
 
     ``submit(i)`` starts chunk i on device ``i % n_devices`` and returns at once (JAX's async
     dispatch); ``result(handle)`` waits for it and returns the valid part as numpy arrays
-    ``{"conductance": (nj, nt, nv), "current": ..., "spin": (nj, nt, nv, 3)}``.
+    ``{"conductance": (nj, ..., nt, nv), "current": ..., "spin": (nj, ..., nt, nv, 3)}``.
     """
 
     def __init__(self, grid: Grid, layout: Layout, config: Config, devices=None) -> None:
         self.grid, self.layout, self.config = grid, layout, config
         self.devices = list(devices) if devices is not None else jax.local_devices()
+        self.model = None if grid.paper_path else build_model(grid)
+        self.names = tuple(name for name, _ in grid.model_axes)
 
     def submit(self, i: int):
         device = self.devices[i % len(self.devices)]
-        J, T, V = jax.device_put(inputs(self.grid, self.layout, i), device)
-        return i, _chunk(J, T, V, config=self.config, block=self.layout.block)
+        if self.model is None:
+            J, T, V = jax.device_put(inputs(self.grid, self.layout, i), device)
+            return i, _chunk(J, T, V, config=self.config, block=self.layout.block)
+        J, M, T, V = self._family_inputs(i)
+        J, M, T, V, model = jax.device_put((J, M, T, V, self.model), device)
+        out = _family_chunk(
+            J, M, T, V, model, names=self.names, config=self.config, block=self.layout.block
+        )
+        return i, out
+
+    def _family_inputs(self, i: int):
+        if self.names:
+            return inputs(self.grid, self.layout, i)
+        J, T, V = inputs(self.grid, self.layout, i)
+        return J, np.zeros((1, 0)), T, V  # one model point, nothing to set
 
     def result(self, handle) -> dict[str, np.ndarray]:
         i, (g, c, s) = handle
-        nj, nt, nv = (r.stop - r.start for r in self.layout.region(i))
+        valid = tuple(slice(0, r.stop - r.start) for r in self.layout.region(i))
         return {
-            "conductance": np.asarray(g)[:nj, :nt, :nv],
-            "current": np.asarray(c)[:nj, :nt, :nv],
-            "spin": np.asarray(s)[:nj, :nt, :nv],
+            "conductance": np.asarray(g)[valid],
+            "current": np.asarray(c)[valid],
+            "spin": np.asarray(s)[valid],
         }
 
 
@@ -139,4 +251,14 @@ def describe_devices(devices=None) -> str:
     return f"{devices[0].platform} x{len(devices)} ({', '.join(kinds)})"
 
 
-__all__ = ["Computer", "Layout", "describe_devices", "inputs", "plan"]
+__all__ = [
+    "Computer",
+    "Layout",
+    "build_model",
+    "config_for",
+    "describe_devices",
+    "inputs",
+    "plan",
+    "plan_grid",
+    "with_values",
+]

@@ -451,7 +451,7 @@ def _enable_compilation_cache() -> None:
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
 
 
-def _worker_state(spec_text: str, spec_path: str, block: tuple[int, int, int], cache: bool):
+def _worker_state(spec_text: str, spec_path: str, block: tuple[int, ...], cache: bool):
     """The parsed spec and a chunk computer for it, built once per worker process and spec."""
     key = (hashlib.sha256(spec_text.encode()).hexdigest(), tuple(block))
     with _STATE_LOCK:
@@ -460,7 +460,6 @@ def _worker_state(spec_text: str, spec_path: str, block: tuple[int, int, int], c
             return _STATE[key]
         import jax
 
-        from jaxmi.config import Config
         from jaxmi.sweep import chunks, grid
         from jaxmi.sweep.spec import parse
 
@@ -471,7 +470,7 @@ def _worker_state(spec_text: str, spec_path: str, block: tuple[int, int, int], c
         layout = chunks.Layout(shape=g.shape, block=tuple(block))
         devices = jax.local_devices()
         device = devices[_local_rank() % len(devices)]  # one GPU per worker process
-        computer = chunks.Computer(g, layout, Config(order=spec.order), [device])
+        computer = chunks.Computer(g, layout, chunks.config_for(spec), [device])
         _STATE[key] = (spec, computer)
         while len(_STATE) > _STATE_SIZE:
             _STATE.popitem(last=False)

@@ -1,17 +1,21 @@
 """Spec -> flat coordinate arrays of the sweep grid (numpy, float64; no JAX).
 
-The output grid has shape (nJ, nT, nV): every coupling vector against every (T, V) pair. When
-the spec gives the bias as u = eV/2T, the third axis is u and the bias is the 2-D coordinate
-V[t, k] = 2 u[k] T[t]. Units: T, V in vF*k0; u and J dimensionless.
+The output grid has shape (nJ, nT, nV): every coupling against every (T, V) pair. When the spec
+gives the bias as u = eV/2T, the third axis is u and the bias is the 2-D coordinate
+V[t, k] = 2 u[k] T[t]. A ``[model]`` table may sweep some of the model's parameters (the Fermi
+level mu0, the power-law texture's scale and exponent): each swept one is a dimension between J
+and T, e.g. (nJ, nmu0, nT, nV). Units: T, V, mu0 and the texture scale in vF*k0; u and J
+dimensionless.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import numpy as np
 
-from jaxmi.sweep.spec import Axis, JAxis, Spec
+from jaxmi.sweep.spec import Axis, JAxis, ModelSpec, Spec
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -19,7 +23,8 @@ class Grid:
     """Coordinates of a sweep.
 
     Attributes:
-        J: couplings, shape (nJ, 3).
+        J: couplings, shape (nJ, 3) (Jx, Jy, Jz), or (nJ, 3, 3) exchange tensors J[i, j] when
+            the model's exchange is "tensor".
         J_names: case names (nJ strings) or None.
         J_kind, J_shape: how the J axis was built and the shape it reshapes to (C order).
         T: temperatures, shape (nT,).
@@ -27,6 +32,10 @@ class Grid:
         third: the third axis' values, shape (n3,).
         V: the bias at every (T, third) pair, shape (nT, n3): V[t, k] = third[k] for a V axis,
             2 u[k] T[t] for a u axis.
+        model: the spec's ``[model]`` table, or None (the paper's model).
+        model_axes: the swept model parameters ((name, values (n,)), ...), in output order.
+        paper_path: every point runs on the paper's fast path (jaxmi.observables), else on the
+            general path of the model family (jaxmi.family).
     """
 
     J: np.ndarray
@@ -37,15 +46,28 @@ class Grid:
     third_name: str
     third: np.ndarray
     V: np.ndarray
+    model: ModelSpec | None = None
+    model_axes: tuple[tuple[str, np.ndarray], ...] = ()
+    paper_path: bool = True
 
     @property
-    def shape(self) -> tuple[int, int, int]:
-        return (self.J.shape[0], self.T.shape[0], self.third.shape[0])
+    def dims(self) -> tuple[str, ...]:
+        """("J", <swept model parameters>, "T", "V" or "u")."""
+        return ("J", *(n for n, _ in self.model_axes), "T", self.third_name)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """(nJ, nT, n3), with the swept model parameters' lengths between J and T."""
+        return (
+            self.J.shape[0],
+            *(v.shape[0] for _, v in self.model_axes),
+            self.T.shape[0],
+            self.third.shape[0],
+        )
 
     @property
     def n_points(self) -> int:
-        nj, nt, nv = self.shape
-        return nj * nt * nv
+        return math.prod(self.shape)
 
 
 def axis_values(axis: Axis) -> np.ndarray:
@@ -59,7 +81,12 @@ def axis_values(axis: Axis) -> np.ndarray:
 
 
 def j_vectors(j: JAxis) -> np.ndarray:
-    """The nJ coupling vectors of a J axis, shape (nJ, 3), in the order of the output's J axis."""
+    """The nJ couplings of a J axis in the order of the output's J axis: shape (nJ, 3), or
+    (nJ, 3, 3) for exchange tensors (``j.tensor``)."""
+    if j.tensor:
+        if j.kind == "cases":
+            return np.asarray([v for _, v in j.cases], dtype=np.float64).reshape(-1, 3, 3)
+        return axis_values(j.axes[0])[:, None, None] * np.eye(3)  # isotropic: J times 1
     if j.kind == "cases":
         return np.asarray([v for _, v in j.cases], dtype=np.float64).reshape(-1, 3)
     if j.kind == "isotropic":
@@ -85,7 +112,8 @@ def build(spec: Spec) -> Grid:
         V = np.broadcast_to(third[None, :], (T.shape[0], third.shape[0])).copy()
     else:
         V = 2.0 * third[None, :] * T[:, None]
-    for a in (J, T, third, V):
+    model_axes = tuple((name, axis_values(axis)) for name, axis in spec.model_axes)
+    for a in (J, T, third, V, *(v for _, v in model_axes)):
         a.setflags(write=False)
     return Grid(
         J=J,
@@ -96,4 +124,7 @@ def build(spec: Spec) -> Grid:
         third_name=spec.third_name,
         third=third,
         V=V,
+        model=spec.model,
+        model_axes=model_axes,
+        paper_path=spec.paper_path,
     )

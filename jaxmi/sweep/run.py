@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import json
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -128,11 +129,14 @@ class Result:
 
     Attributes:
         path: the output file.
-        shape: the grid (nJ, nT, nV).
+        shape: the grid's (nJ, nT, nV) (or (nJ, nT, nu)); a sweep of model parameters has more
+            dimensions: see ``dims``.
         points: points in the grid; points_done: points in the file now.
         points_computed, chunks_computed: computed by this run.
         complete: every chunk is in the file; interrupted: ``stop`` ended the run early.
         wall_time: seconds this run took (file opened to file closed).
+        dims: every dimension of the grid and its length, in order, e.g.
+            {"J": 2, "mu0": 41, "T": 24, "V": 1}.
     """
 
     path: str
@@ -144,44 +148,84 @@ class Result:
     complete: bool
     interrupted: bool
     wall_time: float
+    dims: dict = dataclasses.field(default_factory=dict)
+
+
+def model_attrs(g: grid.Grid) -> dict:
+    """Root attributes of a sweep with a ``[model]`` table: ``model`` (JSON of
+    :meth:`jaxmi.model.Model.describe` without the swept parameters, which are dimensions),
+    ``spin``, ``exchange``, ``texture`` (its kind) and ``mu0`` when it is not swept."""
+    description = chunks.build_model(g).describe()
+    swept = {name for name, _ in g.model_axes}
+    if "mu0" in swept:
+        del description["mu0"]
+    for name in swept - {"mu0"}:
+        del description["texture"][name]
+    attrs = {
+        "model": json.dumps(description),
+        "spin": np.float64(g.model.spin),
+        "exchange": g.model.exchange,
+        "texture": g.model.texture,
+    }
+    if "mu0" not in swept:
+        attrs["mu0"] = np.float64(description["mu0"])
+    return attrs
 
 
 def skeleton(spec: Spec, g: grid.Grid, layout: chunks.Layout, config: Config, device: str):
     """The file skeleton of a sweep (coordinates and metadata)."""
+    attrs = {
+        "spec": spec.text,
+        "spec_path": spec.path,
+        "description": spec.description,
+        "precision": spec.precision,
+        "quadrature_order": np.int64(config.order),
+        "window_panels": np.int64(config.window_panels),
+        "tail_panels": np.int64(config.tail_panels),
+        "tail_cutoff": np.float64(config.tail_cutoff),
+        "regularization": np.float64(config.regularization),
+    }
+    if spec.model is not None:  # a spec without [model] keeps the paper's file exactly
+        attrs.update(model_attrs(g))
+        attrs["units"] = store.ROOT_UNITS + (
+            "; mu0 and the texture scale: vF*k0; texture exponent: 1; J_tensor: 1 (J_ij/vF)"
+        )
+        attrs["code_path"] = "paper" if g.paper_path else "general"
+        if not g.paper_path:
+            attrs["family_window_panels"] = np.int64(config.family_window_panels)
+            attrs["family_tail_panels"] = np.int64(config.family_tail_panels)
     return store.Skeleton(
         grid=g,
         block=layout.block,
         quantities=spec.quantities,
         spec_sha256=spec.sha256,
         version=jaxmi.__version__,
-        attrs={
-            "spec": spec.text,
-            "spec_path": spec.path,
-            "description": spec.description,
-            "precision": spec.precision,
-            "quadrature_order": np.int64(config.order),
-            "window_panels": np.int64(config.window_panels),
-            "tail_panels": np.int64(config.tail_panels),
-            "tail_cutoff": np.float64(config.tail_cutoff),
-            "regularization": np.float64(config.regularization),
-        },
+        attrs=attrs,
         device=device,
     )
 
 
 def chunk_ranges(i: int, layout: chunks.Layout, g: grid.Grid) -> str:
     """Chunk i's grid indices and coordinate ranges, for messages: 'J[0:4] (Jx 0.1..0.4, ...),
-    T[2:3] (0.05..0.05), V[0:6] (...)'."""
-    rj, rt, rv = layout.region(i)
+    T[2:3] (0.05..0.05), V[0:6] (...)' (with 'mu0[0:3] (...)' etc. for swept model
+    parameters, and 'J[0:2] (J_ij -0.1..0.3)' for exchange tensors)."""
+    rj, *rm, rt, rv = layout.region(i)
     J, T, X = g.J[rj], g.T[rt], g.third[rv]
 
     def span(x):
         return f"{x.min():.6g}..{x.max():.6g}"
 
-    return (
-        f"J[{rj.start}:{rj.stop}] (Jx {span(J[:, 0])}, Jy {span(J[:, 1])}, Jz {span(J[:, 2])}), "
-        f"T[{rt.start}:{rt.stop}] ({span(T)}), {g.third_name}[{rv.start}:{rv.stop}] ({span(X)})"
-    )
+    if J.ndim == 3:
+        parts = [f"J[{rj.start}:{rj.stop}] (J_ij {span(J)})"]
+    else:
+        parts = [
+            f"J[{rj.start}:{rj.stop}] (Jx {span(J[:, 0])}, Jy {span(J[:, 1])}, Jz {span(J[:, 2])})"
+        ]
+    for (name, values), r in zip(g.model_axes, rm, strict=True):
+        parts.append(f"{name}[{r.start}:{r.stop}] ({span(values[r])})")
+    parts.append(f"T[{rt.start}:{rt.stop}] ({span(T)})")
+    parts.append(f"{g.third_name}[{rv.start}:{rv.stop}] ({span(X)})")
+    return ", ".join(parts)
 
 
 def _nan_message(path: str, i: int, layout: chunks.Layout, g: grid.Grid, q: str, arr) -> str:
@@ -271,8 +315,8 @@ def run_sweep(
         raise TypeError("run_sweep: pass devices or backend, not both")
     path = output if output is not None else spec.default_output()
     g = grid.build(spec)
-    layout = chunks.plan(g.shape, chunk if chunk is not None else spec.chunk)
-    config = Config(order=spec.order)
+    layout = chunks.plan_grid(g, chunk if chunk is not None else spec.chunk)
+    config = chunks.config_for(spec)
     device = backend.describe()
     t0 = time.perf_counter()
     computed = chunks_computed = 0
@@ -312,7 +356,7 @@ def run_sweep(
         interrupted = False
     return Result(
         path=path,
-        shape=g.shape,
+        shape=(g.shape[0], g.shape[-2], g.shape[-1]),
         points=g.n_points,
         points_done=done_points,
         points_computed=computed,
@@ -320,4 +364,5 @@ def run_sweep(
         complete=complete,
         interrupted=interrupted,
         wall_time=wall,
+        dims=dict(zip(g.dims, g.shape, strict=True)),
     )

@@ -7,7 +7,8 @@ the key path, the value given and what is allowed, e.g.
     sweeps/fig2.toml: [T].num must be a positive integer, got -3
 
 The format is documented in docs/sweeps.md. Units: T, V (= eV) and u = eV/2T as in the core
-(vF*k0; u dimensionless); J dimensionless (J / vF).
+(vF*k0; u dimensionless); J dimensionless (J / vF); the Fermi level mu0 and the texture scale of
+a ``[model]`` table in vF*k0.
 """
 
 from __future__ import annotations
@@ -30,11 +31,25 @@ DEFAULT_ORDER = 16  # jaxmi.Config().order; kept here so that parsing a spec doe
 DEFAULT_CHUNK = 65536
 MAX_ORDER = 1024
 
-_TOP_KEYS = ("description", "output", "quantities", "J", "T", "V", "u", "numerics")
+_TOP_KEYS = ("description", "output", "quantities", "model", "J", "T", "V", "u", "numerics")
 _AXIS_KEYS = ("values", "start", "stop", "num", "spacing")
 _NUMERICS_KEYS = ("order", "precision", "chunk")
 _SPHERE_KEYS = ("n_theta", "n_phi", "magnitudes")
 _CASE_KEYS = ("name", "J")
+_MODEL_KEYS = ("spin", "exchange", "mu0", "texture")
+EXCHANGES = ("diagonal", "tensor")  # jaxmi.model.EXCHANGES (kept here: no JAX when parsing)
+TEXTURES = ("power_law", "polynomial")
+_TEXTURE_KEYS = {"power_law": ("kind", "scale", "exponent"), "polynomial": ("kind", "coefficients")}
+#: Model parameters that may be sweep axes, in the order of their dimensions in the output
+#: (after J, before T): the Fermi level, then the power-law texture's scale and exponent.
+MODEL_AXES = ("mu0", "scale", "exponent")
+#: Validated domain of the general path (jaxmi.config.FAMILY_MU0_MAX, family_t_max with
+#: family_tail_panels = 48, V_MAX); a sweep of a non-paper model must stay inside it.
+FAMILY_MU0_MAX = 1.0
+FAMILY_T_MAX = 0.5
+FAMILY_V_MAX = 2.0
+MAX_SPIN = 10.0
+MAX_COEFFICIENTS = 16
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,25 +81,75 @@ class Axis:
 
 
 @dataclasses.dataclass(frozen=True)
+class ModelSpec:
+    """The ``[model]`` table: a member of the model family (jaxmi.model.Model), possibly with
+    some of its parameters swept.
+
+    A parameter given as a number is fixed; given as an :class:`Axis` it is a dimension of the
+    output, named after the parameter (:data:`MODEL_AXES`, in that order, between J and T).
+
+    Attributes:
+        spin: impurity spin S (1/2, 1, 3/2, ...).
+        exchange: "diagonal" (J = (Jx, Jy, Jz)) or "tensor" (J = 3x3 J[i][j], i: impurity spin,
+            j: electron spin).
+        mu0: Fermi level at zero bias from the Dirac point (vF*k0): a number or an Axis.
+        texture: "power_law" (theta = (|eps| / scale)^exponent) or "polynomial"
+            (theta = sum_k coefficients[k] eps^k).
+        scale, exponent: the power law's parameters (numbers or Axes; scale in vF*k0).
+        coefficients: the polynomial's coefficients (c0, c1, ...), else ().
+    """
+
+    spin: float = 0.5
+    exchange: str = "diagonal"
+    mu0: float | Axis = 0.0
+    texture: str = "power_law"
+    scale: float | Axis = 1.0
+    exponent: float | Axis = 2.0
+    coefficients: tuple[float, ...] = ()
+
+    @property
+    def axes(self) -> tuple[tuple[str, Axis], ...]:
+        """The swept parameters ((name, axis), ...) in output order."""
+        names = MODEL_AXES if self.texture == "power_law" else ("mu0",)
+        return tuple((n, getattr(self, n)) for n in names if isinstance(getattr(self, n), Axis))
+
+    def is_paper(self) -> bool:
+        """The paper's model with nothing swept (jaxmi.model.Model.is_paper): the fast path."""
+        return (
+            self.spin == 0.5
+            and self.exchange == "diagonal"
+            and not self.axes
+            and self.mu0 == 0.0
+            and self.texture == "power_law"
+            and self.scale == 1.0
+            and self.exponent == 2.0
+        )
+
+
+@dataclasses.dataclass(frozen=True)
 class JAxis:
     """The coupling axis: nJ vectors (Jx, Jy, Jz), described compactly.
 
     Attributes:
-        kind: "cases", "isotropic" (J (1, 1, 1) times each value), "product" (every Jx x Jy x Jz,
+        kind: "cases", "isotropic" (J (1, 1, 1) times each value, or the identity tensor times
+            each value with exchange "tensor"), "product" (every Jx x Jy x Jz,
             Jx slowest) or "sphere" (magnitudes x directions on a (theta, phi) grid, magnitude
             slowest, then theta, phi fastest; theta_i = pi (i + 1/2) / n_theta,
             phi_k = 2 pi k / n_phi).
-        cases: ((name, (Jx, Jy, Jz)), ...) for kind "cases".
+        cases: ((name, (Jx, Jy, Jz)), ...) for kind "cases"; with ``tensor`` each J is a 3x3
+            tuple of rows ((Jxx, Jxy, Jxz), ...).
         axes: the axes of the kind: (values,) for isotropic, (Jx, Jy, Jz) for product,
             (magnitudes,) for sphere.
         n_theta, n_phi: the direction grid of kind "sphere".
+        tensor: the couplings are 3x3 exchange tensors ([model].exchange = "tensor").
     """
 
     kind: str
-    cases: tuple[tuple[str, tuple[float, float, float]], ...] = ()
+    cases: tuple[tuple[str, tuple], ...] = ()
     axes: tuple[Axis, ...] = ()
     n_theta: int = 0
     n_phi: int = 0
+    tensor: bool = False
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -119,6 +184,7 @@ class Spec:
         chunk: target number of points per compute chunk.
         output: output path from the spec, relative to the current directory (None: not given).
         description: free text, stored in the output.
+        model: the ``[model]`` table, or None when the spec has none (the paper's model).
     """
 
     path: str
@@ -134,15 +200,33 @@ class Spec:
     chunk: int
     output: str | None
     description: str
+    model: ModelSpec | None = None
 
     @property
-    def shape(self) -> tuple[int, int, int]:
-        """Output shape (nJ, nT, nV) (or (nJ, nT, nu))."""
-        return (len(self.J), len(self.T), len(self.third))
+    def model_axes(self) -> tuple[tuple[str, Axis], ...]:
+        """The swept model parameters ((name, axis), ...), in output order."""
+        return self.model.axes if self.model is not None else ()
+
+    @property
+    def dims(self) -> tuple[str, ...]:
+        """Names of the output's dimensions: ("J", <swept model parameters>, "T", "V" or "u")."""
+        return ("J", *(n for n, _ in self.model_axes), "T", self.third_name)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Output shape (nJ, nT, nV) (or (nJ, nT, nu)), with the lengths of the swept model
+        parameters between J and T, e.g. (nJ, nmu0, nT, nV)."""
+        return (len(self.J), *(len(a) for _, a in self.model_axes), len(self.T), len(self.third))
 
     @property
     def n_points(self) -> int:
-        return self.shape[0] * self.shape[1] * self.shape[2]
+        return math.prod(self.shape)
+
+    @property
+    def paper_path(self) -> bool:
+        """Whether the sweep runs on the paper's fast path (no [model], or the paper's model with
+        nothing swept); otherwise every point runs on the general path (jaxmi.family)."""
+        return self.model is None or self.model.is_paper()
 
     def default_output(self) -> str:
         """The spec's ``output``, else the spec file's name with suffix .h5 (in the CWD)."""
@@ -203,7 +287,7 @@ class _Ctx:
 def _key(parent: str, name: str) -> str:
     """Key path in messages: top-level tables in brackets, then dotted keys: [T].num."""
     if not parent:
-        return f"[{name}]" if name in ("J", "T", "V", "u", "numerics") else name
+        return f"[{name}]" if name in ("J", "T", "V", "u", "numerics", "model") else name
     return f"{parent}.{name}"
 
 
@@ -314,11 +398,38 @@ def _values(ctx: _Ctx, value: Any, key: str) -> tuple[float, ...]:
 def _vector(ctx: _Ctx, value: Any, key: str) -> tuple[float, float, float]:
     if not isinstance(value, list) or len(value) != 3:
         raise ctx.fail(key, f"must be 3 numbers [Jx, Jy, Jz], got {_show(value)}")
+    if any(isinstance(v, list) for v in value):
+        raise ctx.fail(
+            key,
+            f"must be 3 numbers [Jx, Jy, Jz], got {_show(value)} (a 3x3 exchange tensor needs "
+            '[model] exchange = "tensor")',
+        )
     x, y, z = (_number(ctx, v, f"{key}[{i}]") for i, v in enumerate(value))
     return (x, y, z)
 
 
-def _j_axis(ctx: _Ctx, table: Any) -> JAxis:
+_TENSOR_FORM = "a 3x3 tensor [[Jxx, Jxy, Jxz], [Jyx, Jyy, Jyz], [Jzx, Jzy, Jzz]] or 3 numbers"
+
+
+def _tensor(ctx: _Ctx, value: Any, key: str) -> tuple:
+    """An exchange tensor: 3 rows of 3 numbers (row i: impurity spin component), or 3 numbers
+    for a diagonal tensor. Returns 3 tuples of 3 floats."""
+    if isinstance(value, list) and len(value) == 3 and not any(isinstance(v, list) for v in value):
+        d = _vector(ctx, value, key)
+        return tuple(tuple(d[i] if i == j else 0.0 for j in range(3)) for i in range(3))
+    if not (
+        isinstance(value, list)
+        and len(value) == 3
+        and all(isinstance(row, list) and len(row) == 3 for row in value)
+    ):
+        raise ctx.fail(key, f"must be {_TENSOR_FORM} (its diagonal), got {_show(value)}")
+    return tuple(
+        tuple(_number(ctx, v, f"{key}[{i}][{j}]") for j, v in enumerate(row))
+        for i, row in enumerate(value)
+    )
+
+
+def _j_axis(ctx: _Ctx, table: Any, tensor: bool = False) -> JAxis:
     table = _table(ctx, table, "[J]")
     _check_keys(ctx, table, J_KINDS, "[J]")
     kinds = [k for k in J_KINDS if k in table]
@@ -328,29 +439,37 @@ def _j_axis(ctx: _Ctx, table: Any) -> JAxis:
     kind = kinds[0]
     value = table[kind]
     key = _key("[J]", kind)
+    if tensor and kind in ("product", "sphere"):
+        raise ctx.fail(
+            key,
+            'gives diagonal couplings; with [model] exchange = "tensor" use cases (3x3 tensors) '
+            'or isotropic (J times the identity), or exchange = "diagonal"',
+        )
     if kind == "cases":
         if not isinstance(value, list) or not value:
+            form = _TENSOR_FORM if tensor else "[Jx, Jy, Jz]"
             raise ctx.fail(
                 key,
-                'must be a non-empty array of tables {name = "...", J = [Jx, Jy, Jz]}, '
+                f'must be a non-empty array of tables {{name = "...", J = {form}}}, '
                 f"got {_show(value)}",
             )
-        cases: list[tuple[str, tuple[float, float, float]]] = []
+        cases: list[tuple[str, tuple]] = []
         for i, case in enumerate(value):
             ck = f"{key}[{i}]"
             case = _table(ctx, case, ck)
             _check_keys(ctx, case, _CASE_KEYS, ck)
             if "J" not in case:
-                raise ctx.fail(ck, "needs J = [Jx, Jy, Jz]")
+                raise ctx.fail(ck, "needs J = " + ("a 3x3 tensor" if tensor else "[Jx, Jy, Jz]"))
             name = case.get("name", f"case{i}")
             if not isinstance(name, str) or not name.strip():
                 raise ctx.fail(_key(ck, "name"), f"must be a non-empty string, got {_show(name)}")
             if any(name == n for n, _ in cases):
                 raise ctx.fail(_key(ck, "name"), f"repeats the case name {_show(name)}")
-            cases.append((name, _vector(ctx, case["J"], _key(ck, "J"))))
-        return JAxis("cases", cases=tuple(cases))
+            read = _tensor if tensor else _vector
+            cases.append((name, read(ctx, case["J"], _key(ck, "J"))))
+        return JAxis("cases", cases=tuple(cases), tensor=tensor)
     if kind == "isotropic":
-        return JAxis("isotropic", axes=(_axis(ctx, value, key),))
+        return JAxis("isotropic", axes=(_axis(ctx, value, key),), tensor=tensor)
     if kind == "product":
         value = _table(ctx, value, key)
         _check_keys(ctx, value, ("Jx", "Jy", "Jz"), key)
@@ -371,6 +490,118 @@ def _j_axis(ctx: _Ctx, table: Any) -> JAxis:
     n_phi = _positive_int(ctx, value["n_phi"], _key(key, "n_phi"), maximum=10**6)
     mags = _axis(ctx, value["magnitudes"], _key(key, "magnitudes"), allow_scalar=True)
     return JAxis("sphere", axes=(mags,), n_theta=n_theta, n_phi=n_phi)
+
+
+# --- model -------------------------------------------------------------------------------------
+
+
+def _is_spin(x: float) -> bool:
+    """A positive multiple of 1/2 up to MAX_SPIN (jaxmi.impurity.is_spin, without JAX)."""
+    return 0 < x <= MAX_SPIN and float(2 * x).is_integer()
+
+
+def _parameter(ctx: _Ctx, value: Any, key: str) -> float | Axis:
+    """A model parameter: a number (fixed) or an axis (swept: a dimension of the output)."""
+    if not isinstance(value, bool) and isinstance(value, int | float):
+        return _number(ctx, value, key)
+    return _axis(ctx, value, key, allow_scalar=True)
+
+
+def _check_range(ctx: _Ctx, value: float | Axis, key: str, ok, what: str) -> None:
+    """Fail unless ``ok(x)`` for the value, or for every end of the axis (ranges are monotonic:
+    their ends bound them)."""
+    if isinstance(value, Axis):
+        for i, x in enumerate(value.ends):
+            if not ok(x):
+                raise ctx.fail(_where(value, i, key), f"must be {what}, got {_show(x)}")
+    elif not ok(value):
+        raise ctx.fail(key, f"must be {what}, got {_show(value)}")
+
+
+def _model(ctx: _Ctx, table: Any) -> ModelSpec:
+    table = _table(ctx, table, "[model]")
+    _check_keys(ctx, table, _MODEL_KEYS, "[model]")
+    spin = table.get("spin", 0.5)
+    if isinstance(spin, bool) or not isinstance(spin, int | float) or not _is_spin(spin):
+        raise ctx.fail(
+            "[model].spin",
+            f"must be 1/2, 1, 3/2, ... (a positive multiple of 1/2, at most {MAX_SPIN:g}), "
+            f"got {_show(spin)}",
+        )
+    exchange = table.get("exchange", "diagonal")
+    if exchange not in EXCHANGES:
+        raise ctx.fail("[model].exchange", f'must be "diagonal" or "tensor", got {_show(exchange)}')
+    mu0 = _parameter(ctx, table.get("mu0", 0.0), "[model].mu0")
+    _check_range(
+        ctx,
+        mu0,
+        "[model].mu0",
+        lambda x: abs(x) <= FAMILY_MU0_MAX,
+        f"in [-{FAMILY_MU0_MAX:g}, {FAMILY_MU0_MAX:g}] (vF*k0, the validated domain of the "
+        "general path)",
+    )
+    tex = _table(ctx, table.get("texture", {}), "[model.texture]")
+    kind = tex.get("kind", "power_law")
+    if kind not in TEXTURES:
+        close = difflib.get_close_matches(str(kind), TEXTURES, n=1, cutoff=0.6)
+        hint = f'; did you mean "{close[0]}"?' if close else ""
+        raise ctx.fail(
+            "[model.texture].kind", f'must be "power_law" or "polynomial", got {_show(kind)}{hint}'
+        )
+    for k in tex:
+        other = [t for t in TEXTURES if t != kind and k in _TEXTURE_KEYS[t]]
+        if k not in _TEXTURE_KEYS[kind] and other:
+            raise ctx.fail(
+                f"[model.texture].{k}",
+                f'belongs to kind = "{other[0]}", not "{kind}" (allowed: '
+                f"{', '.join(_TEXTURE_KEYS[kind])})",
+            )
+    _check_keys(ctx, tex, _TEXTURE_KEYS[kind], "[model.texture]")
+    if kind == "polynomial":
+        if "coefficients" not in tex:
+            raise ctx.fail("[model.texture]", "needs coefficients = [c0, c1, ...] (theta(eps))")
+        c = tex["coefficients"]
+        if not isinstance(c, list) or not 1 <= len(c) <= MAX_COEFFICIENTS:
+            raise ctx.fail(
+                "[model.texture].coefficients",
+                f"must be a list of 1 to {MAX_COEFFICIENTS} numbers [c0, c1, ...], got {_show(c)}",
+            )
+        coefficients = tuple(
+            _number(ctx, v, f"[model.texture].coefficients[{i}]") for i, v in enumerate(c)
+        )
+        return ModelSpec(float(spin), exchange, mu0, kind, coefficients=coefficients)
+    params = {}
+    for name, default in (("scale", 1.0), ("exponent", 2.0)):
+        key = f"[model.texture].{name}"
+        params[name] = _parameter(ctx, tex.get(name, default), key)
+        _check_range(ctx, params[name], key, lambda x: x > 0, "> 0")
+    return ModelSpec(float(spin), exchange, mu0, kind, params["scale"], params["exponent"])
+
+
+def _check_family_domain(ctx: _Ctx, t_axis: Axis, third_name: str, third: Axis) -> None:
+    """The general path's validated domain (docs/accuracy.md): T <= 0.5 (the driver uses
+    Config(family_tail_panels=48) above T = 0.3), |V| <= 2."""
+    why = "with a [model] other than the paper's (the validated domain of the general path)"
+    for i, t in enumerate(t_axis.ends):
+        if t > FAMILY_T_MAX:
+            raise ctx.fail(
+                _where(t_axis, i, "[T]"), f"must be <= {FAMILY_T_MAX:g} {why}, got {_show(t)}"
+            )
+    if third_name == "V":
+        for i, v in enumerate(third.ends):
+            if abs(v) > FAMILY_V_MAX:
+                raise ctx.fail(
+                    _where(third, i, "[V]"),
+                    f"must be in [-{FAMILY_V_MAX:g}, {FAMILY_V_MAX:g}] {why}, got {_show(v)}",
+                )
+    else:
+        v_max = 2.0 * max(abs(u) for u in third.ends) * max(t_axis.ends)
+        if v_max > FAMILY_V_MAX:
+            raise ctx.fail(
+                "[u]",
+                f"gives biases |V| = 2|u|T up to {v_max:g} with [T] up to {max(t_axis.ends):g}; "
+                f"|V| must be <= {FAMILY_V_MAX:g} {why}",
+            )
 
 
 # --- the file -----------------------------------------------------------------------------------
@@ -415,9 +646,11 @@ def parse(text: str, path: str = "<spec>") -> Spec:
         raise ctx.fail("quantities", f"lists a quantity twice: {_show(quantities)}")
     quantities = tuple(q for q in QUANTITIES if q in quantities)
 
+    model = _model(ctx, data["model"]) if "model" in data else None
+
     if "J" not in data:
         raise ctx.fail("", "needs a [J] table (the coupling axis)")
-    j_axis = _j_axis(ctx, data["J"])
+    j_axis = _j_axis(ctx, data["J"], tensor=model is not None and model.exchange == "tensor")
 
     if "T" not in data:
         raise ctx.fail("", "needs a [T] table (the temperature axis)")
@@ -445,6 +678,8 @@ def parse(text: str, path: str = "<spec>") -> Spec:
                     "must be > 0 when the bias is given as [u] (u = eV/2T is undefined at T = 0; "
                     "use [V] instead), got 0.0",
                 )
+    if model is not None and not model.is_paper():
+        _check_family_domain(ctx, t_axis, third_name, third)
 
     numerics = _table(ctx, data.get("numerics", {}), "[numerics]")
     _check_keys(ctx, numerics, _NUMERICS_KEYS, "[numerics]")
@@ -480,6 +715,7 @@ def parse(text: str, path: str = "<spec>") -> Spec:
         chunk=chunk,
         output=output,
         description=description,
+        model=model,
     )
 
 

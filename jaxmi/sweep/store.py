@@ -10,8 +10,14 @@ The only module that imports h5py. Layout (DESIGN.md section 4; docs/sweeps.md):
   ``Jy``, ``Jz`` (and ``J_name`` for named cases), listed in each data variable's
   ``coordinates`` attribute, so that ``xarray.open_dataset(path, engine="h5netcdf")`` shows
   dims (J, T, V) with labelled coordinates;
+* a ``[model]`` that sweeps some of its parameters (mu0, the texture's scale or exponent) adds
+  one dimension per swept parameter between J and T, each a dimension scale named after it,
+  e.g. (J, mu0, T, V); exchange tensors are stored as ``J_tensor`` (J, i, j) instead of
+  ``Jx``, ``Jy``, ``Jz``;
 * root attributes: units, the spec text and its sha256, jaxmi version, quadrature options,
-  precision, device, created / finished timestamps, wall time, ``complete``;
+  precision, device, created / finished timestamps, wall time, ``complete``; with a
+  ``[model]`` also ``model`` (JSON), ``spin``, ``exchange``, ``texture`` and ``mu0`` (when it is
+  not swept);
 * the group ``/sweep`` holds the resume record ``chunks_done`` (one uint8 per chunk).
 
 Crash safety. The file skeleton is written under a temporary name and linked into place, so a
@@ -35,6 +41,7 @@ import dataclasses
 import datetime
 import fcntl
 import glob
+import json
 import os
 
 import h5py
@@ -54,6 +61,10 @@ UNITS = {
     "Jx": "1 (J_x / vF)",
     "Jy": "1 (J_y / vF)",
     "Jz": "1 (J_z / vF)",
+    "J_tensor": "1 (J_ij / vF)",
+    "mu0": "vF k0",
+    "scale": "vF k0",
+    "exponent": "1",
 }
 LONG_NAMES = {
     "conductance": "differential conductance correction dG/G0 = d current / dV",
@@ -68,7 +79,15 @@ LONG_NAMES = {
     "J": "coupling index",
     "J_name": "coupling case name",
     "component": "spin component",
+    "J_tensor": "exchange tensor J_ij (i: impurity spin S^i, j: electron spin sigma^j)",
+    "i": "impurity spin component of J_ij",
+    "j": "electron spin component of J_ij",
+    "mu0": "Fermi level mu0 at zero bias, from the Dirac point",
+    "scale": "texture scale: theta = (|eps| / scale)^exponent",
+    "exponent": "texture exponent: theta = (|eps| / scale)^exponent",
 }
+#: Dimensions a [model] table can add between J and T, in this order (jaxmi.sweep.spec).
+MODEL_DIMS = ("mu0", "scale", "exponent")
 ROOT_UNITS = (
     "T, V (= eV): vF*k0; u = eV/2T: 1; Jx, Jy, Jz: 1 (J/vF); conductance: e^2/h; "
     "current: e*vF*k0/h; spin: <S_j> with hbar = 1"
@@ -88,7 +107,7 @@ class Skeleton:
 
     Attributes:
         grid: the coordinates (jaxmi.sweep.grid.Grid: J, names, T, V or u, V(T, u)).
-        block: the chunk block (cJ, cT, c3).
+        block: the chunk block, one length per dimension of the grid.
         quantities: the datasets to create.
         identity: attributes that must match to resume (spec sha256, chunk block, version).
         attrs: further root attributes (spec text, quadrature options, precision, ...).
@@ -104,8 +123,8 @@ class Skeleton:
     device: str
 
     @property
-    def shape(self) -> tuple[int, int, int]:
-        """The grid (nJ, nT, n3)."""
+    def shape(self) -> tuple[int, ...]:
+        """The grid (nJ, nT, n3), or (nJ, <swept model parameters>, nT, n3)."""
         return self.grid.shape
 
     @property
@@ -141,7 +160,7 @@ def _remove_stale_temporaries(path: str) -> None:
 
 def _write_skeleton(path: str, sk: Skeleton) -> None:
     """Write a complete file skeleton at ``path`` (an existing empty file we hold locked)."""
-    nj, nt, n3 = sk.shape
+    nj = sk.shape[0]
     third = sk.grid.third_name
     with h5py.File(path, "w", locking=False) as f:
         a = f.attrs
@@ -167,19 +186,30 @@ def _write_skeleton(path: str, sk: Skeleton) -> None:
             ds.attrs["long_name"] = LONG_NAMES[name]
             return ds
 
+        tensor = sk.grid.J.ndim == 3
         scales = {
             "J": coord("J", np.arange(nj, dtype=np.int64), np.int64),
+            **{name: coord(name, values) for name, values in sk.grid.model_axes},
             "T": coord("T", sk.grid.T),
             third: coord(third, sk.grid.third),
             "component": coord("component", ["x", "y", "z"], h5py.string_dtype()),
         }
+        if tensor:
+            for name in ("i", "j"):
+                scales[name] = coord(name, ["x", "y", "z"], h5py.string_dtype())
         scales["J"].attrs["kind"] = sk.grid.J_kind
         scales["J"].attrs["structured_shape"] = np.asarray(sk.grid.J_shape, dtype=np.int64)
         for name, ds in scales.items():
             ds.make_scale(name)
         along_j = []
-        for k, name in enumerate(("Jx", "Jy", "Jz")):
-            along_j.append(coord(name, sk.grid.J[:, k]))
+        if tensor:
+            jt = coord("J_tensor", sk.grid.J)
+            jt.dims[1].attach_scale(scales["i"])
+            jt.dims[2].attach_scale(scales["j"])
+            along_j.append(jt)
+        else:
+            for k, name in enumerate(("Jx", "Jy", "Jz")):
+                along_j.append(coord(name, sk.grid.J[:, k]))
         if sk.grid.J_names is not None:
             along_j.append(coord("J_name", list(sk.grid.J_names), h5py.string_dtype()))
         for ds in along_j:
@@ -192,7 +222,7 @@ def _write_skeleton(path: str, sk: Skeleton) -> None:
             coord_names.append("V")
 
         for q in sk.quantities:
-            shape, chunks, dims = sk.shape, sk.block, ["J", "T", third]
+            shape, chunks, dims = sk.shape, sk.block, list(sk.grid.dims)
             if q == "spin":
                 shape, chunks, dims = (*shape, 3), (*chunks, 3), [*dims, "component"]
             dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
@@ -242,8 +272,9 @@ def _identity_problem(path: str, f: h5py.File, sk: Skeleton) -> str | None:
         )
     old_block = tuple(int(x) for x in a.get("chunk_shape", ()))
     if old_block != sk.block:
+        dims = ", ".join(("J", *(name for name, _ in sk.grid.model_axes), "T", "V"))
         return (
-            f"{path}: was started with chunks of {old_block} (J, T, V) points, this run asks for "
+            f"{path}: was started with chunks of {old_block} ({dims}) points, this run asks for "
             f"{sk.block}; resume with the same --chunk, or use --overwrite"
         )
     return None
@@ -284,7 +315,8 @@ class Writer:
         self._f.flush()
 
     def write_chunk(self, i: int, region: tuple[slice, ...], values: dict[str, np.ndarray]):
-        """Write chunk i's values at ``region`` (J, T, V slices), flush, then mark it done."""
+        """Write chunk i's values at ``region`` (one slice per dimension), flush, then mark it
+        done."""
         for name, arr in values.items():
             if name in self._f:
                 self._f[name][region] = arr
@@ -437,9 +469,11 @@ def summary(path: str) -> dict:
             if a.get("jaxmi_format") != FORMAT:
                 raise StoreError(f"{path}: is not a jaxmi sweep file (no jaxmi_format attribute)")
             third = "u" if "u" in f else "V"
-            dims = {name: int(f[name].shape[0]) for name in ("J", "T", third)}
+            model_dims = tuple(name for name in MODEL_DIMS if name in f)
+            dims = {name: int(f[name].shape[0]) for name in ("J", *model_dims, "T", third)}
             coords = {}
-            for name in ("Jx", "Jy", "Jz", "T", third) + (("V",) if third == "u" else ()):
+            along_j = ("J_tensor",) if "J_tensor" in f else ("Jx", "Jy", "Jz")
+            for name in (*along_j, *model_dims, "T", third) + (("V",) if third == "u" else ()):
                 data = f[name][...]
                 coords[name] = (float(np.min(data)), float(np.max(data)))
             done = f["sweep/chunks_done"][...]
@@ -447,6 +481,7 @@ def summary(path: str) -> dict:
                 "path": path,
                 "dims": dims,
                 "coords": coords,
+                "model": json.loads(_text(a["model"])) if "model" in a else None,
                 "J_kind": _text(f["J"].attrs.get("kind", "")),
                 "J_names": [_text(x) for x in f["J_name"][...]] if "J_name" in f else None,
                 "quantities": [q for q in ("conductance", "current", "spin") if q in f],
@@ -457,8 +492,11 @@ def summary(path: str) -> dict:
                 "attrs": {
                     k: _text(a[k])
                     for k in (
+                        "model",
+                        "code_path",
                         "jaxmi_version",
                         "quadrature_order",
+                        "family_tail_panels",
                         "precision",
                         "device",
                         "created",
@@ -486,12 +524,17 @@ class Sweep:
 
     Attributes:
         path: the file.
-        J: (nJ, 3) couplings; J_names: nJ case names or None; J_kind: "cases", "isotropic",
-            "product" or "sphere"; J_shape: the structured shape of the J axis.
+        J: (nJ, 3) couplings, or (nJ, 3, 3) exchange tensors; J_names: nJ case names or None;
+            J_kind: "cases", "isotropic", "product" or "sphere"; J_shape: the structured shape
+            of the J axis.
         T: (nT,) in vF*k0; third_name: "V" or "u"; third: (n3,) its values; V: (nT, n3) the bias.
         data: "conductance", "current" (nJ, nT, n3) and "spin" (nJ, nT, n3, 3), those present;
-            NaN where the file's chunks are not written yet.
+            NaN where the file's chunks are not written yet. With swept model parameters their
+            dimensions come between J and T: (nJ, nmu0, nT, n3).
         complete: every chunk is written; description: the spec's description.
+        model_axes: the swept model parameters {name: values}, in the order of their dimensions.
+        model: the file's model description (``model`` attribute, JSON of
+            jaxmi.model.Model.describe without the swept parameters), or None: the paper's model.
     """
 
     path: str
@@ -506,10 +549,30 @@ class Sweep:
     data: dict
     complete: bool
     description: str
+    model_axes: dict = dataclasses.field(default_factory=dict)
+    model: dict | None = None
 
     @property
-    def shape(self) -> tuple[int, int, int]:
-        return (len(self.J), len(self.T), len(self.third))
+    def dims(self) -> tuple[str, ...]:
+        return ("J", *self.model_axes, "T", self.third_name)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        lengths = (len(v) for v in self.model_axes.values())
+        return (len(self.J), *lengths, len(self.T), len(self.third))
+
+    @property
+    def paper(self) -> bool:
+        """The paper's model (no [model] table, or the paper's model in one)."""
+        if self.model_axes:
+            return False
+        m = self.model
+        return m is None or (
+            m.get("spin") == 0.5
+            and m.get("exchange") == "diagonal"
+            and m.get("mu0") == 0.0
+            and m.get("texture") == {"kind": "power_law", "scale": 1.0, "exponent": 2.0}
+        )
 
 
 def read_sweep(path: str | os.PathLike) -> Sweep:
@@ -522,12 +585,16 @@ def read_sweep(path: str | os.PathLike) -> Sweep:
     s = summary(path)  # checks that it is a jaxmi file; one-line StoreError otherwise
     third = "u" if "u" in s["dims"] else "V"
     with h5py.File(path, "r", locking=False) as f:
-        J = np.stack([f[k][...] for k in ("Jx", "Jy", "Jz")], axis=-1)
+        if "J_tensor" in f:
+            J = f["J_tensor"][...]
+        else:
+            J = np.stack([f[k][...] for k in ("Jx", "Jy", "Jz")], axis=-1)
+        model_axes = {name: f[name][...] for name in s["dims"] if name in MODEL_DIMS}
         T = f["T"][...]
         x3 = f[third][...]
         V = f["V"][...] if third == "u" else np.broadcast_to(x3, (len(T), len(x3)))
         data = {q: f[q][...] for q in s["quantities"]}
-        shape = (len(J), len(T), len(x3))
+        shape = tuple(s["dims"].values())
         if not s["complete"]:
             # Values of chunks not marked done are undefined: mask them (chunks_done is in C
             # order over the blocks of chunk_shape; store.py).
@@ -539,7 +606,7 @@ def read_sweep(path: str | os.PathLike) -> Sweep:
                 idx = np.unravel_index(i, nblocks)
                 mask[tuple(slice(k * c, (k + 1) * c) for k, c in zip(idx, block, strict=True))] = 1
             for q, arr in data.items():
-                m = mask if arr.ndim == 3 else mask[..., None]
+                m = mask if arr.ndim == len(shape) else mask[..., None]
                 data[q] = np.where(m, arr, np.nan)
         description = f.attrs.get("description", "")
         J_shape = tuple(int(x) for x in f["J"].attrs.get("structured_shape", [len(J)]))
@@ -558,4 +625,6 @@ def read_sweep(path: str | os.PathLike) -> Sweep:
         data=data,
         complete=s["complete"],
         description=str(description),
+        model_axes=model_axes,
+        model=s["model"],
     )
