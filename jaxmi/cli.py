@@ -167,7 +167,6 @@ def _run(args) -> int:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    nj, nt, nv = result.shape
     if result.interrupted:
         print(
             f"jaxmi: interrupted: {result.points_done}/{result.points} points are in "
@@ -179,9 +178,11 @@ def _run(args) -> int:
         what = "resumed and completed" if result.points_computed < result.points else "wrote"
         if result.points_computed == 0:
             what = "already complete:"
+        names = " x ".join(result.dims)
+        sizes = " x ".join(str(n) for n in result.dims.values())
         print(
-            f"{what} {result.path}: {result.points} points (J x T x {spec.third_name} = "
-            f"{nj} x {nt} x {nv}), {result.points_computed} computed in {result.wall_time:.1f} s"
+            f"{what} {result.path}: {result.points} points ({names} = {sizes}), "
+            f"{result.points_computed} computed in {result.wall_time:.1f} s"
         )
     return 0
 
@@ -273,8 +274,9 @@ def _add_view_commands(sub) -> None:
     )
     pl.add_argument("file", metavar="OUT.h5")
     pl.add_argument("-o", "--output", metavar="FILE.png", help="default: OUT.png")
-    pl.add_argument("--x", choices=("J", "T", "V", "u"), help="horizontal axis")
-    pl.add_argument("--y", choices=("J", "T", "V", "u"), help="vertical axis: draw a map")
+    axes = ("J", "T", "V", "u", "mu0", "scale", "exponent")
+    pl.add_argument("--x", choices=axes, help="horizontal axis")
+    pl.add_argument("--y", choices=axes, help="vertical axis: draw a map")
     pl.add_argument(
         "--quantity",
         choices=("conductance", "current", "Sx", "Sy", "Sz", "dGdT", "ratio"),
@@ -349,13 +351,27 @@ def _add_fit_command(sub) -> None:
         help="fit couplings and E0 to a measured G(T, V) table (CSV)",
         description="Least-squares fit of G = 1 + n dG(J; kB T/E0, eV/E0) + offset (e^2/h) to a "
         "CSV with columns T [K], G [e^2/h] and optional V [mV], G_err [e^2/h]; prints a table "
-        "(docs/fitting.md). Parameters: Jx, Jy, Jz (or J, isotropic), E0_meV, n, offset.",
+        "(docs/fitting.md). Parameters: Jx, Jy, Jz (or J, isotropic), E0_meV, n, offset; "
+        "mu0_meV (Fermi level from the Dirac point, meV); texture_scale, texture_exponent "
+        "(--texture power_law) or texture_c0, texture_c1, ... (--texture polynomial).",
     )
     f.add_argument("data", metavar="DATA.csv")
     f.add_argument("--free", metavar="NAMES", help="free parameters, e.g. Jx,Jz,E0_meV")
     f.add_argument("--start", metavar="NAME=X,...", help="start values of free parameters")
     f.add_argument("--fix", metavar="NAME=X,...", help="fixed values, e.g. E0_meV=10")
     f.add_argument("--bounds", metavar="NAME=LO:HI,...", help="bounds; empty side: unbounded")
+    f.add_argument(
+        "--spin",
+        metavar="S",
+        help="impurity spin 1/2 (default), 1, 3/2, ... (a fixed model choice, not fitted)",
+    )
+    f.add_argument(
+        "--texture",
+        choices=("power_law", "polynomial"),
+        help="theta(eps): power_law (default; (|eps| / (texture_scale E0))^texture_exponent, "
+        "1 and 2 unless named) or polynomial (sum_k texture_ck (eps/E0)^k, c0..c2 or up to the "
+        "highest texture_ck named; default c2 = 1, others 0)",
+    )
     f.add_argument("--starts", type=_positive_int, default=1, metavar="N", help="starts (1)")
     f.add_argument("--seed", type=int, default=0, help="seed of the extra starts (0)")
     f.add_argument("-o", "--output", metavar="OUT.json", help="write the result as JSON")
@@ -381,6 +397,8 @@ def _fit(args) -> int:
             seed=args.seed,
             output=args.output,
             plot=args.plot,
+            spin=args.spin,
+            texture=args.texture,
         )
     print(result.summary())
     for path in (args.output, args.plot):

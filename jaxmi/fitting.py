@@ -10,6 +10,13 @@ at bias V), ``J`` the couplings (``Jx, Jy, Jz``, or ``J`` for an isotropic impur
 in meV, ``n`` the number of impurities and ``offset`` a constant, both fixed by default.
 T is in kelvin and V in millivolt (:mod:`jaxmi.units`).
 
+Beyond the paper's model (``model=`` a :class:`jaxmi.Model`: impurity spin S, texture kind), the
+Fermi level ``mu0_meV`` (meV from the Dirac point; the engine's mu0 is ``mu0_meV / E0``) and the
+texture's parameters (``texture_scale``, ``texture_exponent`` of a power law, in units of E0 and
+dimensionless; ``texture_c0, texture_c1, ...`` of a polynomial in eps / E0) are parameters like the
+others, free or fixed by name. The paper's model with none of them free runs exactly the paper
+path (same compiled solver, same output); anything else runs the general path (:mod:`jaxmi.family`).
+
 The residuals ``(model - G) / G_err`` are minimised with optimistix's Levenberg-Marquardt; its
 Jacobian is forward-mode autodiff through :func:`jaxmi.conductance` (the master equation and its
 V-derivative), never finite differences. Bounds are smooth reparametrisations (exp for one
@@ -18,15 +25,17 @@ Jacobian in the physical parameters at the optimum, ``cov = (J^T J)^-1``, scaled
 variance when no ``G_err`` is given.
 
 The solve is jitted on the number of free parameters, the number of points (padded to a multiple
-of 16 with zero-weight points), the quadrature ``Config`` and the tolerances only: which
-parameters are free, their bounds, fixed values, starts and data are traced arrays, so a new
-data set of similar size or another choice of free parameters reuses the compiled solver.
+of 16 with zero-weight points), the quadrature ``Config``, the model's static part (spin, texture
+kind; None for the paper's model) and the tolerances only: which parameters are free, their
+bounds, fixed values, starts and data are traced arrays, so a new data set of similar size or
+another choice of free parameters reuses the compiled solver.
 """
 
 from __future__ import annotations
 
 import csv
 import dataclasses
+import fractions
 import functools
 import json
 import math
@@ -43,9 +52,11 @@ from jax import Array
 # be loaded before the first trace (a module-level constant created inside a trace would leak).
 from jaxmi import api as _api
 from jaxmi import config as _config
+from jaxmi import family as _family  # noqa: F401  (loaded before the first trace)
 from jaxmi import units
 from jaxmi.config import Config
-from jaxmi.errors import FitError, FitWarning
+from jaxmi.errors import FitError, FitWarning, JaxmiError
+from jaxmi.model import Model, Polynomial, PowerLaw
 
 #: Parameter names (``J`` is the isotropic alternative to ``Jx, Jy, Jz``).
 PARAMETERS = ("Jx", "Jy", "Jz", "J", "E0_meV", "n", "offset")
@@ -53,10 +64,20 @@ COUPLINGS = ("Jx", "Jy", "Jz", "J")
 _ANISOTROPIC = ("Jx", "Jy", "Jz", "E0_meV", "n", "offset")
 _ISOTROPIC = ("J", "E0_meV", "n", "offset")
 
+#: The model family's parameters (after :data:`PARAMETERS` in the parameter vector): the Fermi
+#: level, then the texture's (``texture_scale, texture_exponent`` for a power law,
+#: ``texture_c0, texture_c1, ...`` for a polynomial; see :func:`family_parameters`).
+MU0 = "mu0_meV"
+POWER_LAW_PARAMETERS = ("texture_scale", "texture_exponent")
+TEXTURES = ("power_law", "polynomial")
+
 #: Default bounds. The conductance is even in each coupling component separately (observed for
-#: random J, T, V to the last bit; tests/test_fit.py checks it), so a fit determines magnitudes:
-#: couplings are >= 0 unless other bounds are given. E0_meV's lower bound is data-dependent
-#: (see :func:`fit`, ``bounds``); 0 here.
+#: random J, T, V to the last bit, for every spin S, gate and texture; tests/test_fit.py and
+#: tests/test_fit_model.py check it), so a fit determines magnitudes: couplings are >= 0 unless
+#: other bounds are given. E0_meV's lower bound is data-dependent (see :func:`fit`, ``bounds``);
+#: 0 here. mu0_meV >= 0: the conductance is even in mu0 for an even texture (docs/fitting.md);
+#: unbounded when a polynomial texture has a fixed non-zero odd coefficient. Polynomial
+#: coefficients are unbounded.
 DEFAULT_BOUNDS = {
     "Jx": (0.0, math.inf),
     "Jy": (0.0, math.inf),
@@ -65,11 +86,16 @@ DEFAULT_BOUNDS = {
     "E0_meV": (0.0, math.inf),
     "n": (0.0, math.inf),
     "offset": (-math.inf, math.inf),
+    MU0: (0.0, math.inf),
+    "texture_scale": (0.0, math.inf),
+    "texture_exponent": (0.0, math.inf),
 }
 #: Values of parameters that are neither free nor fixed explicitly (E0_meV has none: it must be
-#: given). A coupling component not mentioned is 0 (e.g. Jy = 0 for an XXZ impurity).
-DEFAULT_FIXED = {"Jx": 0.0, "Jy": 0.0, "Jz": 0.0, "n": 1.0, "offset": 0.0}
-#: Start values of free parameters given without one.
+#: given). A coupling component not mentioned is 0 (e.g. Jy = 0 for an XXZ impurity). The
+#: texture's parameters default to those of the model's texture, mu0_meV to 0.
+DEFAULT_FIXED = {"Jx": 0.0, "Jy": 0.0, "Jz": 0.0, "n": 1.0, "offset": 0.0, MU0: 0.0}
+#: Start values of free parameters given without one (E0_meV and mu0_meV have none; texture
+#: parameters start at the model's values).
 DEFAULT_START = {"Jx": 0.2, "Jy": 0.2, "Jz": 0.2, "J": 0.2, "n": 1.0, "offset": 0.0}
 
 #: |correlation| above which a pair of parameters is reported as near-degenerate.
@@ -78,6 +104,108 @@ CORRELATION_WARN = 0.999
 #: exactly degenerate (a structural null direction, e.g. Jx, Jz and offset in linear response
 #: with Jy = 0; numerically ~1e-12 there).
 RANK_TOL = 1e-7
+
+
+def _coefficient_names(n: int) -> tuple[str, ...]:
+    return tuple(f"texture_c{k}" for k in range(n))
+
+
+@dataclasses.dataclass(frozen=True)
+class _Family:
+    """The static part of a fitted model beyond the paper's: impurity spin, texture kind and
+    (polynomial) number of coefficients. Hashable: a static argument of the jitted solve."""
+
+    spin: float = 0.5
+    texture: str = "power_law"
+    n_coefficients: int = 0
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The parameters after :data:`PARAMETERS`: mu0_meV, then the texture's."""
+        if self.texture == "power_law":
+            return (MU0, *POWER_LAW_PARAMETERS)
+        return (MU0, *_coefficient_names(self.n_coefficients))
+
+    def build(self, extra: Array, E0: Array) -> Model:
+        """The :class:`jaxmi.Model` for the values ``extra`` of :attr:`names` (mu0 in meV)."""
+        if self.texture == "power_law":
+            texture = PowerLaw(scale=extra[1], exponent=extra[2])
+        else:
+            texture = Polynomial(coefficients=extra[1:])
+        return Model(spin=self.spin, mu0=extra[0] / E0, texture=texture)
+
+
+def _family_of(model: Model | None) -> tuple[_Family, dict[str, float]]:
+    """The static part of ``model`` and the default values of its parameters (mu0_meV = 0 and
+    the texture's values). Raises FitError for what the fit does not support."""
+    if model is None:
+        model = Model()
+    if not isinstance(model, Model):
+        raise FitError(f"model must be a jaxmi.Model, got {type(model).__name__}")
+    try:
+        model.check()
+    except JaxmiError as err:
+        raise FitError(f"model: {err}") from None
+    if model.exchange != "diagonal":
+        raise FitError(
+            "model: fits support the diagonal exchange only (couplings Jx, Jy, Jz or an isotropic "
+            "J); a tensor exchange is not a fit parameter set (fit its principal values with "
+            "exchange='diagonal', docs/fitting.md)"
+        )
+    tex = model.texture
+    if isinstance(tex, PowerLaw):
+        fam = _Family(model.spin, "power_law", 0)
+        texture_values = [tex.scale, tex.exponent]
+    elif isinstance(tex, Polynomial):
+        coefficients = np.ravel(np.asarray(tex.coefficients, dtype=float))
+        if coefficients.size < 2:
+            raise FitError(
+                "model: a polynomial texture needs at least 2 coefficients (c0 + c1 eps), got "
+                f"{coefficients.size}"
+            )
+        fam = _Family(model.spin, "polynomial", int(coefficients.size))
+        texture_values = list(coefficients)
+    else:
+        raise FitError(
+            f"model: fits support the power_law and polynomial textures, not "
+            f"{type(tex).__name__} (its parameters have no names to free or fix)"
+        )
+    mu0 = float(np.asarray(model.mu0))
+    if mu0 != 0.0:
+        raise FitError(
+            f"model: give the Fermi level as the parameter mu0_meV (meV; fix= or start=), not as "
+            f"Model.mu0 (units of E0, got {mu0:g})"
+        )
+    defaults = {MU0: 0.0}
+    for name, value in zip(fam.names[1:], texture_values, strict=True):
+        defaults[name] = float(np.asarray(value))
+    return fam, defaults
+
+
+def family_parameters(model: Model | None = None) -> tuple[str, ...]:
+    """Names of the model family's parameters that a fit of ``model`` knows (after
+    :data:`PARAMETERS`): ``mu0_meV`` and the texture's.
+
+    Example:
+        >>> family_parameters()
+        ('mu0_meV', 'texture_scale', 'texture_exponent')
+        >>> family_parameters(Model(spin=1, texture=Polynomial((0.0, 0.0, 1.0))))
+        ('mu0_meV', 'texture_c0', 'texture_c1', 'texture_c2')
+    """
+    return _family_of(model)[0].names
+
+
+def _is_paper(fam: _Family, values: Mapping[str, float], free: Sequence[str]) -> bool:
+    """True when the fitted model is the paper's: spin 1/2, power law (1, 2), mu0 = 0, and none
+    of these free (the fast path, exactly as without the model family)."""
+    return (
+        fam.spin == 0.5
+        and fam.texture == "power_law"
+        and not set(fam.names) & set(free)
+        and values[MU0] == 0.0
+        and values["texture_scale"] == 1.0
+        and values["texture_exponent"] == 2.0
+    )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -90,16 +218,21 @@ def model(
     V_mV,
     *,
     config: Config = Config(),
+    model: Model | None = None,
 ) -> Array:
     """Model conductance ``G / G0 = 1 + n dG(J; kB T/E0, eV/E0) + offset``, units e^2/h.
 
     Args:
         params: parameter values by name: ``Jx, Jy, Jz`` or ``J`` (dimensionless couplings,
             J / vF), ``E0_meV`` (vF k0 in meV), and optionally ``n`` (default 1) and ``offset``
-            (e^2/h, default 0). Missing coupling components are 0.
+            (e^2/h, default 0), ``mu0_meV`` (Fermi level from the Dirac point, meV; default 0)
+            and the texture's parameters (default: those of ``model``'s texture). Missing
+            coupling components are 0.
         T_K: temperatures in kelvin, shape (N,) (or anything broadcasting with ``V_mV``).
         V_mV: biases in millivolt, same shape.
         config: quadrature options of :func:`jaxmi.conductance`.
+        model: spin S and texture kind (:class:`jaxmi.Model` with mu0 = 0; default: the
+            paper's model).
 
     Returns:
         G / G0 at each point, the broadcast shape of ``T_K`` and ``V_mV``.
@@ -110,30 +243,50 @@ def model(
         >>> [round(float(x), 6) for x in g]  # Eq. 14 with Jy = 0, Jz = Jx: 1 - Jx^2/2
         [0.98, 0.98]
     """
-    unknown = [k for k in params if k not in PARAMETERS]
+    fam, defaults = _family_of(model)
+    allowed = PARAMETERS + fam.names
+    unknown = [k for k in params if k not in allowed]
     if unknown:
-        raise FitError(f"unknown parameter {unknown[0]!r} (allowed: {', '.join(PARAMETERS)})")
+        raise FitError(f"unknown parameter {unknown[0]!r} (allowed: {', '.join(allowed)})")
     iso = "J" in params
     if iso and any(k in params for k in ("Jx", "Jy", "Jz")):
         raise FitError("give either J (isotropic) or Jx, Jy, Jz, not both")
     if "E0_meV" not in params:
         raise FitError("E0_meV (vF k0 in meV) has no value")
-    values = np.array([float(params.get(k, DEFAULT_FIXED.get(k, 0.0))) for k in PARAMETERS])
+    base = {**DEFAULT_FIXED, **defaults}
+    values = np.array([float(params.get(k, base.get(k, 0.0))) for k in allowed])
+    extra = dict(zip(fam.names, values[len(PARAMETERS) :], strict=True))
+    if _is_paper(fam, {**defaults, **extra}, ()):
+        values, fam = values[: len(PARAMETERS)], None
     return _model(
         jnp.asarray(values),
         jnp.asarray(iso),
         jnp.asarray(T_K, float),
         jnp.asarray(V_mV, float),
         config,
+        fam,
     )
 
 
-def _model(p: Array, isotropic: Array, T_K: Array, V_mV: Array, config: Config) -> Array:
-    """``1 + n dG + offset`` for the vector ``p`` of all :data:`PARAMETERS` (in that order);
-    ``isotropic`` (a traced bool) selects J = (J, J, J) over (Jx, Jy, Jz)."""
+def _model(
+    p: Array,
+    isotropic: Array,
+    T_K: Array,
+    V_mV: Array,
+    config: Config,
+    family: _Family | None = None,
+) -> Array:
+    """``1 + n dG + offset`` for the vector ``p`` of all :data:`PARAMETERS` (in that order),
+    followed by ``family.names`` unless ``family`` is None (the paper's model); ``isotropic``
+    (a traced bool) selects J = (J, J, J) over (Jx, Jy, Jz)."""
     J = jnp.where(isotropic, p[3] * jnp.ones(3), p[:3])
     E0, n, offset = p[4], p[5], p[6]
-    dG = _api.conductance(J, units.temperature(T_K, E0), units.bias(V_mV, E0), config=config)
+    T, V = units.temperature(T_K, E0), units.bias(V_mV, E0)
+    if family is None:
+        dG = _api.conductance(J, T, V, config=config)
+    else:
+        m = family.build(p[len(PARAMETERS) :], E0)
+        dG = _api.conductance(J, T, V, model=m, config=config)
     return 1.0 + n * dG + offset
 
 
@@ -145,27 +298,56 @@ _KINDS = ("none", "lower", "upper", "both")
 
 @dataclasses.dataclass(frozen=True)
 class _Problem:
-    names: tuple[str, ...]  # the model's parameters: _ISOTROPIC or _ANISOTROPIC
+    names: tuple[str, ...]  # the parameters listed in the result: _ISOTROPIC or _ANISOTROPIC,
+    # then the family's when the model is not the paper's or one of them was named
     isotropic: bool
-    values: np.ndarray  # all PARAMETERS: fixed values, and starts of the free ones
+    values: np.ndarray  # all_names: fixed values, and starts of the free ones
     free: tuple[str, ...]
-    free_index: np.ndarray  # indices of the free parameters in PARAMETERS
+    free_index: np.ndarray  # indices of the free parameters in all_names
     kinds: np.ndarray  # index into _KINDS per free parameter
     lower: np.ndarray  # per free parameter
     upper: np.ndarray
     scale: np.ndarray
+    all_names: tuple[str, ...] = PARAMETERS  # PARAMETERS + the family's names
+    family: _Family | None = None  # None: the paper's model (its fast path)
+    template: Model | None = None  # spin and texture kind of the fitted model, as given
+
+    def value(self, name: str) -> float:
+        return float(self.values[self.all_names.index(name)])
+
+    def solver_values(self) -> np.ndarray:
+        """The parameter vector the solver traces: PARAMETERS only on the paper path (so that
+        it compiles exactly as without the model family)."""
+        return self.values if self.family is not None else self.values[: len(PARAMETERS)]
+
+    def fitted_model(self, p_free: np.ndarray) -> Model | None:
+        """The :class:`jaxmi.Model` at the free values ``p_free`` (mu0 in units of E0), or
+        None on the paper path."""
+        if self.family is None:
+            return None
+        full = self.values.copy()
+        full[self.free_index] = p_free
+        return self.family.build(full[len(PARAMETERS) :], full[PARAMETERS.index("E0_meV")])
 
 
-def _as_names(x, what: str) -> tuple[str, ...]:
+def _as_names(x, what: str, allowed: Sequence[str] = PARAMETERS) -> tuple[str, ...]:
     if x is None:
         return ()
     if isinstance(x, str):
         x = [s for s in x.split(",") if s.strip()]
     names = tuple(s.strip() for s in x)
     for name in names:
-        if name not in PARAMETERS:
+        if name not in allowed:
+            hint = ""
+            if name in POWER_LAW_PARAMETERS or name.startswith("texture_c"):
+                hint = (
+                    f"; {name} belongs to a "
+                    f"{'power-law' if name in POWER_LAW_PARAMETERS else 'polynomial'} texture "
+                    "(CLI: --texture power_law or polynomial; Python: "
+                    "model=jaxmi.Model(texture=...))"
+                )
             raise FitError(
-                f"unknown parameter {name!r} in {what} (allowed: {', '.join(PARAMETERS)})"
+                f"unknown parameter {name!r} in {what} (allowed: {', '.join(allowed)}){hint}"
             )
     return names
 
@@ -180,14 +362,32 @@ def _as_number(name: str, value, what: str) -> float:
     return out
 
 
-def _problem(free, start, fix, bounds, e0_floor: float = 0.0) -> _Problem:
+def _problem(
+    free,
+    start,
+    fix,
+    bounds,
+    e0_floor: float = 0.0,
+    model: Model | None = None,
+    e0_floor_family: float | None = None,
+    config: Config = Config(),
+) -> _Problem:
+    """Names, values, bounds and transforms of a fit. ``e0_floor`` is E0's default lower bound
+    on the paper path, ``e0_floor_family`` on the general path (default: ``e0_floor``);
+    ``config`` only words the message of a start below the floor."""
+    fam, family_defaults = _family_of(model)
+    all_names = PARAMETERS + fam.names
     start = dict(start or {})
     fix = dict(fix or {})
     bounds = dict(bounds or {})
-    _as_names(start, "start")
-    _as_names(fix, "fix")
-    _as_names(bounds, "bounds")
-    free = _as_names(free, "free") if free is not None else tuple(k for k in start if k not in fix)
+    _as_names(start, "start", all_names)
+    _as_names(fix, "fix", all_names)
+    _as_names(bounds, "bounds", all_names)
+    free = (
+        _as_names(free, "free", all_names)
+        if free is not None
+        else tuple(k for k in start if k not in fix)
+    )
     if not free:
         raise FitError("no free parameters: name them with free= (CLI: --free Jx,Jz,E0_meV)")
     if len(set(free)) != len(free):
@@ -216,22 +416,40 @@ def _problem(free, start, fix, bounds, e0_floor: float = 0.0) -> _Problem:
         )
     if "E0_meV" not in free and "E0_meV" not in fix:
         raise FitError("E0_meV (vF k0 in meV) needs a value: a start value if free, or fix it")
+    if MU0 in free and MU0 not in start:
+        raise FitError(
+            "mu0_meV (Fermi level from the Dirac point, meV) needs a start value when free"
+        )
 
-    values = np.zeros(len(PARAMETERS))
-    for i, name in enumerate(PARAMETERS):
+    base = {**DEFAULT_FIXED, **family_defaults}
+    values = np.zeros(len(all_names))
+    for i, name in enumerate(all_names):
         if name in fix:
             values[i] = _as_number(name, fix[name], "fixed")
         elif name in free:
-            values[i] = _as_number(name, start.get(name, DEFAULT_START.get(name)), "start")
+            default = DEFAULT_START.get(name, family_defaults.get(name))
+            values[i] = _as_number(name, start.get(name, default), "start")
         else:
-            values[i] = DEFAULT_FIXED.get(name, 0.0)
-    e0 = values[PARAMETERS.index("E0_meV")]
+            values[i] = base.get(name, 0.0)
+    e0 = values[all_names.index("E0_meV")]
     if "E0_meV" in fix and not e0 > 0:
         raise FitError(f"E0_meV must be > 0 (meV), got {e0:g}")
+    for name in POWER_LAW_PARAMETERS:
+        if name in fix and fam.texture == "power_law" and not values[all_names.index(name)] > 0:
+            raise FitError(f"{name} must be > 0, got {values[all_names.index(name)]:g}")
+    value_of = dict(zip(all_names, values, strict=True))
+    _check_texture_scale(fam, free, fix, value_of)
+
+    paper = _is_paper(fam, value_of, free)
+    family = None if paper else fam
+    if family is not None or mentioned & set(fam.names):
+        names = (*names[:-2], *fam.names, *names[-2:])  # ..., E0_meV, mu0_meV, texture, n, offset
+    if family is not None and e0_floor_family is not None:
+        e0_floor = e0_floor_family
 
     lower, upper, scale, kinds = [], [], [], []
     for name in free:
-        b = bounds.get(name, DEFAULT_BOUNDS[name])
+        b = bounds.get(name, _default_bounds(name, fam, free, value_of))
         if name == "E0_meV" and name not in bounds:
             b = (e0_floor, math.inf)
         try:
@@ -242,13 +460,19 @@ def _problem(free, start, fix, bounds, e0_floor: float = 0.0) -> _Problem:
             raise FitError(f"bounds of {name} must be a pair (lower, upper), got {b!r}") from None
         if math.isnan(lo) or math.isnan(hi) or not lo < hi:
             raise FitError(f"bounds of {name} must satisfy lower < upper, got ({lo:g}, {hi:g})")
-        v = values[PARAMETERS.index(name)]
+        v = values[all_names.index(name)]
         if not lo < v < hi:
             why = ""
             if name == "E0_meV" and name not in bounds:
+                t_lim = "2 E0" if family is None else f"{2 * _t_max(family, config):g} E0"
                 why = (
-                    " (the default lower bound keeps kB T <= 2 E0 and |eV| <= 4 E0, twice the "
+                    f" (the default lower bound keeps kB T <= {t_lim} and |eV| <= 4 E0, twice the "
                     "engine's validated domain; pass bounds to override)"
+                )
+            if name == MU0 and name not in bounds:
+                why = (
+                    " (mu0_meV >= 0 by default: the conductance is even in mu0 for an even "
+                    "texture; pass bounds to override)"
                 )
             raise FitError(
                 f"start value of {name} must lie strictly inside its bounds ({lo:g}, {hi:g}), "
@@ -273,12 +497,64 @@ def _problem(free, start, fix, bounds, e0_floor: float = 0.0) -> _Problem:
         isotropic=iso,
         values=values,
         free=free,
-        free_index=np.array([PARAMETERS.index(k) for k in free]),
+        free_index=np.array([all_names.index(k) for k in free]),
         kinds=np.array(kinds),
         lower=np.array(lower),
         upper=np.array(upper),
         scale=np.array(scale),
+        all_names=all_names,
+        family=family,
+        template=model,
     )
+
+
+def _t_max(family: _Family | None, config: Config = Config()) -> float:
+    """Largest kB T / E0 of the validated domain on the model's path."""
+    return _config.T_MAX if family is None else _config.family_t_max(config)
+
+
+def _default_bounds(name: str, fam: _Family, free, value_of) -> tuple[float, float]:
+    if name in DEFAULT_BOUNDS and name != MU0:
+        return DEFAULT_BOUNDS[name]
+    if name == MU0:
+        # G is even in mu0 for an even texture (power law; polynomial without odd terms). With
+        # free odd coefficients the mirror eps -> -eps maps (mu0, c_odd) to (-mu0, -c_odd): mu0
+        # >= 0 still loses nothing. Only a fixed non-zero odd coefficient fixes mu0's sign.
+        if fam.texture == "polynomial":
+            odd = [f"texture_c{k}" for k in range(1, fam.n_coefficients, 2)]
+            if any(k not in free and value_of[k] != 0.0 for k in odd):
+                return (-math.inf, math.inf)
+        return DEFAULT_BOUNDS[MU0]
+    return (-math.inf, math.inf)  # polynomial coefficients
+
+
+def _check_texture_scale(fam: _Family, free, fix, value_of) -> None:
+    """Refuse E0 free together with the texture's energy scale: theta is a function of eps / E0
+    and E0 enters the model only as the unit of T, V, mu0 and eps (the conductance is
+    dimensionless), so E0 -> l E0 with texture_scale -> texture_scale / l (power law) or
+    c_k -> l^k c_k (polynomial) leaves the model unchanged: only the texture as a function of
+    the physical energy is determined."""
+    if "E0_meV" not in free:
+        return
+    if fam.texture == "power_law":
+        if "texture_scale" in free:
+            raise FitError(
+                "E0_meV and texture_scale cannot both be free: theta = (|eps| / (texture_scale "
+                "E0))^exponent and E0 is otherwise only the unit of T, V and mu0, so only the "
+                "product texture_scale * E0_meV is determined; fix texture_scale (e.g. 1: E0 is "
+                "then the energy where theta = 1 rad)"
+            )
+        return
+    slopes = [f"texture_c{k}" for k in range(1, fam.n_coefficients)]
+    anchored = [k for k in slopes if k not in free and value_of[k] != 0.0]
+    free_slopes = [k for k in slopes if k in free]
+    if free_slopes and not anchored:
+        raise FitError(
+            f"E0_meV and the texture coefficients {', '.join(free_slopes)} cannot all be free: "
+            "theta is a polynomial in eps / E0, so E0 -> l E0 with c_k -> l^k c_k leaves the "
+            "model unchanged (only theta as a function of the energy in meV is determined); fix "
+            "E0_meV or one non-zero coefficient c_k, k >= 1"
+        )
 
 
 class _Transform(NamedTuple):
@@ -337,40 +613,54 @@ class _Data(NamedTuple):
 
 
 class _Args(NamedTuple):
-    values: Array  # (7,) all PARAMETERS (fixed values; free entries are overwritten)
+    values: Array  # (7,) all PARAMETERS, then the family's names unless on the paper path
+    # (fixed values; free entries are overwritten)
     isotropic: Array  # bool
     free_index: Array  # (k,) int
     transform: _Transform
     data: _Data
 
 
-def _weighted_residuals(p_free: Array, a: _Args, config: Config) -> Array:
+def _weighted_residuals(
+    p_free: Array, a: _Args, config: Config, family: _Family | None = None
+) -> Array:
     """(model - G) / G_err, shape (N_pad,), as a function of the free physical parameters."""
     p = a.values.at[a.free_index].set(p_free)
     d = a.data
-    return (_model(p, a.isotropic, d.T_K, d.V_mV, config) - d.G) * d.weight
+    return (_model(p, a.isotropic, d.T_K, d.V_mV, config, family) - d.G) * d.weight
 
 
-def _solver_residuals(z: Array, args: tuple[_Args, Config]) -> Array:
-    """The function handed to optimistix: residuals of the unconstrained variables z."""
-    a, config = args
-    return _weighted_residuals(_to_physical(z, a.transform), a, config)
+def _solver_residuals(z: Array, args: tuple) -> Array:
+    """The function handed to optimistix: residuals of the unconstrained variables z;
+    ``args = (a, config)`` or ``(a, config, family)``."""
+    a, config, *family = args
+    family = family[0] if family else None
+    return _weighted_residuals(_to_physical(z, a.transform), a, config, family)
 
 
-@functools.partial(jax.jit, static_argnames="config")
-def _residuals_and_jacobian(p_free: Array, args: _Args, *, config: Config) -> tuple[Array, Array]:
+@functools.partial(jax.jit, static_argnames=("config", "family"))
+def _residuals_and_jacobian(
+    p_free: Array, args: _Args, *, config: Config, family: _Family | None = None
+) -> tuple[Array, Array]:
     """Weighted residuals (N_pad,) and their Jacobian (N_pad, k) in the free physical
     parameters, by forward-mode autodiff (the Jacobian behind the standard errors)."""
 
     def r(pf):
-        return _weighted_residuals(pf, args, config)
+        return _weighted_residuals(pf, args, config, family)
 
     return r(p_free), jax.jacfwd(r)(p_free)
 
 
-@functools.partial(jax.jit, static_argnames=("config", "rtol", "atol", "max_steps"))
+@functools.partial(jax.jit, static_argnames=("config", "rtol", "atol", "max_steps", "family"))
 def _solve(
-    z0: Array, args: _Args, *, config: Config, rtol: float, atol: float, max_steps: int
+    z0: Array,
+    args: _Args,
+    *,
+    config: Config,
+    rtol: float,
+    atol: float,
+    max_steps: int,
+    family: _Family | None = None,
 ) -> tuple[Array, Array, Array]:
     """Levenberg-Marquardt from z0. Returns (z, successful, number of steps)."""
     import optimistix as optx
@@ -380,12 +670,79 @@ def _solve(
         _solver_residuals,
         solver,
         z0,
-        args=(args, config),
+        args=(args, config) if family is None else (args, config, family),
         options={"jac": "fwd"},
         max_steps=max_steps,
         throw=False,
     )
     return sol.value, sol.result == optx.RESULTS.successful, sol.stats["num_steps"]
+
+
+def _physical_np(z: np.ndarray, prob: _Problem) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_to_physical` in numpy, and its derivative dp/dz (elementwise)."""
+    lo = np.where(np.isfinite(prob.lower), prob.lower, 0.0)
+    hi = np.where(np.isfinite(prob.upper), prob.upper, 0.0)
+    e = prob.scale * np.exp(np.minimum(z, 700.0))
+    sig = 0.5 * (1.0 + np.tanh(0.5 * z))  # the logistic, without overflow
+    p = np.choose(prob.kinds, [prob.scale * z, lo + e, hi - e, lo + (hi - lo) * sig])
+    dp = np.choose(prob.kinds, [prob.scale, e, -e, (hi - lo) * sig * (1.0 - sig)])
+    return p, dp
+
+
+def _solve_host(
+    z0: np.ndarray, prob: _Problem, jacobian_at, rtol: float, atol: float, max_steps: int
+) -> tuple[np.ndarray, bool, int]:
+    """Levenberg-Marquardt on the host around the jitted residuals and Jacobian (the general
+    path's solver). Returns (z, successful, number of steps).
+
+    Why not optimistix here: its solve compiles the model a second time inside its loop; on
+    the general path that is 2-3 times the compile time of :func:`_residuals_and_jacobian`
+    alone (measured 52 s against 18 s on 2 CPU cores for 3 free parameters), which the fit
+    compiles anyway (identifiability check, standard errors). Each step here costs one call of
+    the compiled function (the Jacobian with the residuals; forward mode makes both together
+    about k + 1 model evaluations). The step is Marquardt's: (A + lam diag A) dz = -g with
+    A = J^T J, g = J^T r in z; accepted when chi^2 does not increase (then lam / 10), else
+    lam x 10.
+    Converged, as optimistix's Cauchy test, when after an accepted step
+    |dz| <= atol + rtol |z| componentwise and |d chi^2| <= atol + rtol chi^2.
+    """
+    z = np.asarray(z0, dtype=float).copy()
+
+    def evaluate(z):
+        p, dp = _physical_np(z, prob)
+        r, jac = jacobian_at(p)
+        return r, jac * dp[None, :]
+
+    r, jz = evaluate(z)
+    chi2 = float(r @ r)
+    if not math.isfinite(chi2):
+        return z, False, 0
+    lam = 1e-3
+    for step in range(1, max_steps + 1):
+        g = jz.T @ r
+        a = jz.T @ jz
+        d = np.diag(a).copy()
+        d = np.where(d > 0, d, 1.0)
+        while True:
+            try:
+                dz = -np.linalg.solve(a + lam * np.diag(d), g)
+            except np.linalg.LinAlgError:
+                dz = None
+            if dz is not None and np.all(np.isfinite(dz)):
+                r_new, jz_new = evaluate(z + dz)
+                chi2_new = float(r_new @ r_new)
+                if math.isfinite(chi2_new) and chi2_new <= chi2:
+                    break
+            lam *= 10.0
+            if lam > 1e16:  # no decrease along any damped step: a (local) optimum or stuck
+                return z, False, step
+        small_step = bool(np.all(np.abs(dz) <= atol + rtol * np.abs(z)))
+        small_chi2 = abs(chi2 - chi2_new) <= atol + rtol * chi2
+        z, r, jz, chi2 = z + dz, r_new, jz_new, chi2_new
+        lam = max(lam / 10.0, 1e-12)
+        if small_step and small_chi2:
+            return z, True, step
+    return z, False, max_steps
 
 
 def _stationary(r: np.ndarray, jac: np.ndarray, gtol: float = 1e-6) -> bool:
@@ -535,6 +892,33 @@ def _check_data(T_K, V_mV, G, G_err) -> Data:
 # Result
 
 
+def describe_model(description: Mapping) -> str:
+    """One line for a ``jaxmi.Model.describe()`` dict, e.g. ``spin 1, diagonal exchange, mu0 =
+    0.5 E0, texture power_law (scale 1 E0, exponent 2)``."""
+    spin = description.get("spin")
+    spin_text = "?" if spin is None else str(fractions.Fraction(spin).limit_denominator(2))
+    tex = dict(description.get("texture", {}))
+    kind = tex.pop("kind", "?")
+
+    def num(x):
+        return "?" if x is None else f"{x:.6g}"
+
+    if kind == "power_law":
+        tex_text = (
+            f"power_law (scale {num(tex.get('scale'))} E0, exponent {num(tex.get('exponent'))})"
+        )
+    elif kind == "polynomial":
+        cs = tex.get("coefficients", [])
+        tex_text = "polynomial (" + ", ".join(f"c{k} {num(c)}" for k, c in enumerate(cs)) + ")"
+    else:
+        tex_text = f"{kind} {tex}"
+    mu0 = description.get("mu0")
+    return (
+        f"spin {spin_text}, {description.get('exchange')} exchange, mu0 = {num(mu0)} E0, "
+        f"texture {tex_text}"
+    )
+
+
 def _json_float(x: float):
     return float(x) if math.isfinite(x) else None
 
@@ -559,6 +943,11 @@ class FitResult:
         weighted: whether ``G_err`` weighted the residuals.
         notes: human-readable caveats (near-degenerate pairs, bounds, domain, weighting).
         data: the data fitted; ``G_fit`` the model at the data points.
+        model_description: ``jaxmi.Model.describe()`` of the fitted model (spin, exchange,
+            mu0 in units of E0, texture with the fitted values), or None for the paper's model
+            with none of mu0_meV and the texture parameters named (then the output is exactly
+            that of a fit without the model family).
+        template: the ``model`` given to :func:`fit` (spin and texture kind), or None.
     """
 
     params: dict
@@ -578,11 +967,13 @@ class FitResult:
     data: Data
     G_fit: np.ndarray
     config: Config = Config()
+    model_description: dict | None = None
+    template: Model | None = None
 
     def model(self, T_K, V_mV=0.0) -> np.ndarray:
         """The fitted model ``G / G0`` (e^2/h) at temperatures T_K (kelvin), biases V_mV (mV)."""
         T_K, V_mV = np.broadcast_arrays(np.asarray(T_K, float), np.asarray(V_mV, float))
-        return np.asarray(model(self.params, T_K, V_mV, config=self.config))
+        return np.asarray(model(self.params, T_K, V_mV, config=self.config, model=self.template))
 
     def plot(self, path, **kwargs) -> None:
         """Write a figure of the fit to ``path`` (PNG): :func:`jaxmi.plot.fit_figure`."""
@@ -594,8 +985,9 @@ class FitResult:
         """The JSON document written by ``jaxmi fit -o``: keys ``params``, ``stderr``,
         ``correlation``, ``chi2_reduced``, ``converged``, ``n_points``, plus ``free``, ``chi2``,
         ``dof``, ``weighted``, ``n_steps``, ``starts``, ``notes``, ``units`` and ``model``.
-        Non-finite numbers are written as null."""
-        return {
+        Non-finite numbers are written as null. Beyond the paper's model (or with mu0_meV or a
+        texture parameter named) also ``model_family``: :attr:`model_description`."""
+        out = {
             "params": {k: _json_float(v) for k, v in self.params.items()},
             "stderr": {k: _json_float(v) for k, v in self.stderr.items()},
             "correlation": {
@@ -623,19 +1015,36 @@ class FitResult:
             },
             "model": "G = 1 + n * dG(J; kB T / E0, e V / E0) + offset  [e^2/h]",
         }
+        if self.model_description is not None:
+            out["units"][MU0] = (
+                "meV (Fermi level from the Dirac point; model_family.mu0 = mu0_meV / E0)"
+            )
+            if self.model_description["texture"]["kind"] == "power_law":
+                out["units"]["texture_scale"] = "E0 (theta = (|eps| / (scale E0))^exponent)"
+                out["units"]["texture_exponent"] = "dimensionless"
+            else:
+                out["units"]["texture_ck"] = "rad (theta = sum_k c_k (eps / E0)^k)"
+            out["model"] = (
+                "G = 1 + n * dG(J; kB T / E0, e V / E0; S, mu0_meV / E0, theta) + offset  [e^2/h]"
+            )
+            out["model_family"] = self.model_description
+        return out
 
     def summary(self) -> str:
         """A printable table of the fit."""
+        w = max(10, *(len(k) for k in self.params))
         lines = [
             f"fit of {self.n_points} points, {len(self.free)} free parameter(s), "
             + ("weighted by G_err" if self.weighted else "unweighted (no G_err)"),
-            f"  {'parameter':<10} {'value':>14} {'stderr':>12}",
         ]
+        if self.model_description is not None:
+            lines.append(f"  model: {describe_model(self.model_description)}")
+        lines.append(f"  {'parameter':<{w}} {'value':>14} {'stderr':>12}")
         for name, value in self.params.items():
             if name in self.stderr:
-                lines.append(f"  {name:<10} {value:>14.6g} {self.stderr[name]:>12.3g}")
+                lines.append(f"  {name:<{w}} {value:>14.6g} {self.stderr[name]:>12.3g}")
             else:
-                lines.append(f"  {name:<10} {value:>14.6g} {'fixed':>12}")
+                lines.append(f"  {name:<{w}} {value:>14.6g} {'fixed':>12}")
         what = "chi2_reduced" if self.weighted else "residual variance (e^2/h)^2"
         lines.append(
             f"  {what} = {self.chi2_reduced:.4g} (dof {self.dof}); converged: "
@@ -644,10 +1053,11 @@ class FitResult:
         )
         if len(self.free) > 1:
             lines.append("  correlation:")
-            lines.append("  " + " " * 10 + "".join(f" {b:>9}" for b in self.free))
+            c = max(9, *(len(b) for b in self.free))
+            lines.append("  " + " " * w + "".join(f" {b:>{c}}" for b in self.free))
             for a in self.free:
                 lines.append(
-                    f"  {a:<10}" + "".join(f" {self.correlation[a][b]:>9.4f}" for b in self.free)
+                    f"  {a:<{w}}" + "".join(f" {self.correlation[a][b]:>{c}.4f}" for b in self.free)
                 )
         for note in self.notes:
             lines.append(f"  note: {note}")
@@ -672,12 +1082,18 @@ def _covariance(jac: np.ndarray) -> np.ndarray:
     return cov / np.outer(norms, norms)
 
 
-def _null_direction(jac: np.ndarray) -> np.ndarray | None:
-    """A null direction of the column-normalised Jacobian, or None if it has full rank."""
+def _null_direction(jac: np.ndarray, dp: np.ndarray | None = None) -> np.ndarray | None:
+    """A null direction of the column-normalised Jacobian, or None if it has full rank.
+
+    With ``dp`` (dp/dz of the bound transforms, i.e. the parameters' scales) a column whose
+    sensitivity |J_k| |dp_k| is below RANK_TOL times the largest is a null direction too: a
+    parameter the model does not depend on gives a column of roundoff (~1e-17, e.g. texture_c0
+    with an isotropic impurity), which normalisation would blow up to a full-rank column."""
     norms = np.linalg.norm(jac, axis=0)
-    if (norms == 0).any():
+    sens = norms if dp is None else norms * np.abs(dp)
+    if (norms == 0).any() or (sens <= RANK_TOL * sens.max()).any():
         e = np.zeros(jac.shape[1])
-        e[int(np.argmin(norms))] = 1.0
+        e[int(np.argmin(sens))] = 1.0
         return e
     _, s, vt = np.linalg.svd(jac / norms, full_matrices=False)
     return vt[-1] if s[-1] < RANK_TOL * s[0] else None
@@ -694,7 +1110,7 @@ def _make_args(prob: _Problem, data: Data) -> tuple[_Args, np.ndarray]:
 
     weight = 1.0 / data.G_err if data.G_err is not None else np.ones(n_points)
     args = _Args(
-        values=jnp.asarray(prob.values),
+        values=jnp.asarray(prob.solver_values()),
         isotropic=jnp.asarray(prob.isotropic),
         free_index=jnp.asarray(prob.free_index),
         transform=_Transform(
@@ -729,11 +1145,14 @@ def fit(
     rtol: float = 1e-7,
     atol: float = 1e-7,
     max_steps: int = 200,
+    model: Model | None = None,
 ) -> FitResult:
-    """Fit couplings, E0, n and an offset to a measured edge conductance.
+    """Fit couplings, E0, n, an offset, the Fermi level and the texture to a measured edge
+    conductance.
 
     Model: ``G / G0 = 1 + n * dG(J; kB T / E0, e V / E0) + offset`` with G0 = e^2/h (one
-    ballistic helical edge), ``dG`` = :func:`jaxmi.conductance`.
+    ballistic helical edge), ``dG`` = :func:`jaxmi.conductance` for ``model`` with
+    ``mu0 = mu0_meV / E0`` and the texture's parameters.
 
     Args:
         T_K: temperatures, kelvin, shape (N,), > 0.
@@ -742,16 +1161,23 @@ def fit(
         G_err: one standard deviation of G (e^2/h), shape (N,) or scalar, or None (then the
             standard errors are scaled by the residual variance).
         free: names of the free parameters (``Jx, Jy, Jz`` or ``J``; ``E0_meV``, ``n``,
-            ``offset``), a sequence or a comma-separated string; default: the keys of ``start``.
-        start: start values of free parameters (default 0.2 for couplings, n = 1, offset = 0;
-            ``E0_meV`` has no default).
+            ``offset``; ``mu0_meV`` and the texture's: ``texture_scale``, ``texture_exponent``
+            for a power law, ``texture_c0, texture_c1, ...`` for a polynomial), a sequence or a
+            comma-separated string; default: the keys of ``start``.
+        start: start values of free parameters (default 0.2 for couplings, n = 1, offset = 0,
+            the model's values for the texture; ``E0_meV`` and ``mu0_meV`` have no default).
         fix: values of fixed parameters. Unmentioned couplings are fixed at 0, n at 1, offset
-            at 0. Naming ``J`` anywhere selects the isotropic model.
+            at 0, mu0_meV at 0, the texture's parameters at the model's values. Naming ``J``
+            anywhere selects the isotropic model.
         bounds: ``{name: (lower, upper)}`` for free parameters, ``None`` for no bound; default
             ``[0, inf)`` for couplings (dG is even in each component) and n, none for offset,
             and for E0_meV ``[max(kB T_max / 2, |eV|_max / 4), inf)``: at most twice beyond the
             engine's validated domain (kB T <= E0, |eV| <= 2 E0), so that the solver cannot
-            wander to E0 -> 0 where the quadrature is unchecked. Implemented as smooth
+            wander to E0 -> 0 where the quadrature is unchecked (beyond the paper's model the
+            validated kB T / E0 is 0.3, so the floor is kB T_max / 0.6); ``[0, inf)`` for
+            mu0_meV (G is even in mu0 for an even texture; unbounded when a polynomial texture
+            has a fixed non-zero odd coefficient), ``(0, inf)`` for texture_scale and
+            texture_exponent, none for polynomial coefficients. Implemented as smooth
             transforms; a value at a bound is reported in notes.
         starts: number of Levenberg-Marquardt starts; the first is ``start``, the others are
             drawn around it (about a factor 2 either way, seeded by ``seed``); the best chi^2 is
@@ -760,14 +1186,23 @@ def fit(
         config: quadrature options of the engine.
         rtol, atol: Levenberg-Marquardt tolerances (on the unconstrained variables and chi^2).
         max_steps: step limit per start.
+        model: the member of the model family to fit (:class:`jaxmi.Model`): its spin S and
+            texture kind are fixed choices, its texture's values the defaults of the texture
+            parameters; ``Model.mu0`` must be 0 (give the Fermi level as ``mu0_meV``). Diagonal
+            exchange only; power-law and polynomial textures. Default: the paper's model
+            (spin 1/2, theta = (eps / E0)^2, mu0 = 0). The paper's model with none of mu0_meV
+            and the texture's parameters free runs the paper's fast path; any other the
+            general path (:mod:`jaxmi.family`, ~10x slower per point, validated for
+            kB T <= 0.3 E0, |mu0| <= E0).
 
     Returns:
         :class:`FitResult` (``.summary()`` for a table, ``.to_json()`` for the file format).
 
     Raises:
         FitError: bad data (naming the index), unknown or contradictory parameter choices,
-            non-identifiable free parameters (``n`` with a coupling, or a null direction of the
-            Jacobian at the start), or no more data points than free parameters.
+            non-identifiable free parameters (``n`` with a coupling, E0_meV with the texture's
+            energy scale, or a null direction of the Jacobian at the start), an unsupported
+            model, or no more data points than free parameters.
 
     Example:
         >>> import numpy as np, jaxmi.fitting
@@ -780,11 +1215,14 @@ def fit(
         ([0.3, 0.6], True)
     """
     data = _check_data(T_K, V_mV, G, G_err)
-    e0_floor = max(
-        units.KB_MEV_PER_K * float(data.T_K.max()) / (2 * _config.T_MAX),
-        float(np.abs(data.V_mV).max()) / (2 * _config.V_MAX),
+    kT_max = units.KB_MEV_PER_K * float(data.T_K.max())
+    eV_floor = float(np.abs(data.V_mV).max()) / (2 * _config.V_MAX)
+    e0_floor = max(kT_max / (2 * _config.T_MAX), eV_floor)
+    e0_floor_family = max(kT_max / (2 * _config.family_t_max(config)), eV_floor)
+    prob = _problem(
+        free, start, fix, bounds, e0_floor, model, e0_floor_family=e0_floor_family, config=config
     )
-    prob = _problem(free, start, fix, bounds, e0_floor)
+    family = prob.family
     n_points, k = data.G.shape[0], len(prob.free)
     if n_points <= k:
         raise FitError(
@@ -797,7 +1235,7 @@ def fit(
     args, weight = _make_args(prob, data)
 
     def jacobian_at(p_free):
-        r, jac = _residuals_and_jacobian(jnp.asarray(p_free), args, config=config)
+        r, jac = _residuals_and_jacobian(jnp.asarray(p_free), args, config=config, family=family)
         return np.asarray(r)[:n_points], np.asarray(jac)[:n_points]
 
     def physical(z):
@@ -808,10 +1246,10 @@ def fit(
     rng = np.random.default_rng(seed)
     p0 = prob.values[prob.free_index]
     z0 = _to_unconstrained(p0, prob)
-    null = _null_direction(jacobian_at(p0)[1])
+    null = _null_direction(jacobian_at(p0)[1], _physical_np(z0, prob)[1])
     if null is not None:
         z1 = z0 + rng.uniform(0.2, 0.4, k) * rng.choice([-1.0, 1.0], k)
-        if _null_direction(jacobian_at(physical(z1))[1]) is not None:
+        if _null_direction(jacobian_at(physical(z1))[1], _physical_np(z1, prob)[1]) is not None:
             combo = " ".join(
                 f"{c:+.3g} {name}" for c, name in zip(null, prob.free, strict=True) if abs(c) > 1e-3
             )
@@ -828,9 +1266,12 @@ def fit(
         pi = p0 if i == 0 else physical(z0 + rng.normal(0.0, 0.7, k))
         pi = _prescale(prob, pi, jacobian_at(pi)[0], weight, data)
         zi = _to_unconstrained(pi, prob)
-        z, ok, steps = _solve(
-            jnp.asarray(zi), args, config=config, rtol=rtol, atol=atol, max_steps=max_steps
-        )
+        if family is None:
+            z, ok, steps = _solve(
+                jnp.asarray(zi), args, config=config, rtol=rtol, atol=atol, max_steps=max_steps
+            )
+        else:
+            z, ok, steps = _solve_host(zi, prob, jacobian_at, rtol, atol, max_steps)
         p = physical(z)
         r, jac = jacobian_at(p)
         chi2 = float(r @ r)
@@ -857,8 +1298,14 @@ def fit(
 
     params_full = prob.values.copy()
     params_full[prob.free_index] = p
-    params = {name: float(params_full[PARAMETERS.index(name)]) for name in prob.names}
-    notes = _notes(prob, p, err, corr, ok, weighted, data, params, starts, n_conv)
+    params = {name: float(params_full[prob.all_names.index(name)]) for name in prob.names}
+    notes = _notes(prob, p, err, corr, ok, weighted, data, params, starts, n_conv, config)
+    description = None
+    if len(prob.names) > len(_ISOTROPIC if prob.isotropic else _ANISOTROPIC):
+        fitted = prob.fitted_model(p) or Model(
+            texture=PowerLaw(params["texture_scale"], params["texture_exponent"])
+        )
+        description = fitted.describe()
     for note in notes:
         if note.startswith(("near-degenerate", "at a bound", "not converged", "not identifiable")):
             warnings.warn(note, FitWarning, stacklevel=2)
@@ -884,6 +1331,8 @@ def fit(
         data=data,
         G_fit=G_fit,
         config=config,
+        model_description=description,
+        template=model,
     )
 
 
@@ -904,14 +1353,13 @@ def _prescale(
     free = prob.free
     couplings = [i for i, name in enumerate(free) if name in COUPLINGS]
     fixed_nonzero = any(
-        name in COUPLINGS and name not in free and prob.values[PARAMETERS.index(name)] != 0
-        for name in prob.names
+        name in COUPLINGS and name not in free and prob.value(name) != 0 for name in prob.names
     )
     if not couplings or fixed_nonzero:
         return p
     full = prob.values.copy()
     full[prob.free_index] = p
-    off0 = full[PARAMETERS.index("offset")]
+    off0 = full[prob.all_names.index("offset")]
     n_dG = r / weight + data.G - 1.0 - off0  # n dG at the start
     cols = [n_dG]
     y = data.G - 1.0
@@ -932,7 +1380,41 @@ def _prescale(
     return out
 
 
-def _notes(prob, p, err, corr, ok, weighted, data, params, starts, n_conv) -> list[str]:
+def _degeneracy_hint(a: str, b: str, prob: _Problem) -> str:
+    """Why a pair of parameters may be near-degenerate, and what separates them ("" if no
+    known reason)."""
+    pair = {a, b}
+    couplings = pair & set(COUPLINGS)
+    gate = prob.family is not None and prob.value(MU0) != 0.0 or MU0 in prob.free
+    if couplings and "E0_meV" in pair:
+        if gate:
+            return (
+                " (for kB T, eV, mu0 << E0 dG depends on J^2 / E0^4 times a function of "
+                "kB T, eV and mu0 only: extend the data toward kB T, eV or mu0 ~ E0, or fix "
+                "E0_meV)"
+            )
+        return (
+            " (in the T^4 / (eV)^4 regime dG depends on J^2 / E0^4 only: extend the data toward "
+            "kB T, eV ~ E0, or fix E0_meV)"
+        )
+    if MU0 in pair and (couplings or "E0_meV" in pair):
+        return (
+            " (for kB T << mu0 << E0 at V = 0 dG ~ J^2 mu0^2 T^2 / E0^4: mu0 is separated "
+            "only by the T dependence beyond T^2 or by finite-bias data; extend the data "
+            "toward kB T, eV ~ mu0, or fix mu0_meV)"
+        )
+    if "texture_exponent" in pair and "E0_meV" in pair:
+        return (
+            " (theta = (eps / E0)^p is probed near the Fermi level only: a change of p is "
+            "close to a change of E0 over a narrow energy range; widen the range of kB T, eV "
+            "and mu0)"
+        )
+    return ""
+
+
+def _notes(
+    prob, p, err, corr, ok, weighted, data, params, starts, n_conv, config=Config()
+) -> list[str]:
     notes = []
     if not ok:
         notes.append(
@@ -957,24 +1439,31 @@ def _notes(prob, p, err, corr, ok, weighted, data, params, starts, n_conv) -> li
         for j in range(i + 1, len(prob.free)):
             if abs(corr[i, j]) > CORRELATION_WARN:
                 b = prob.free[j]
-                hint = ""
-                if {a, b} & set(COUPLINGS) and "E0_meV" in (a, b):
-                    hint = (
-                        " (in the T^4 / (eV)^4 regime dG depends on J^2 / E0^4 only: extend the "
-                        "data toward kB T, eV ~ E0, or fix E0_meV)"
-                    )
+                hint = _degeneracy_hint(a, b, prob)
                 notes.append(
                     f"near-degenerate: {a} and {b} have correlation {corr[i, j]:+.5f}{hint}"
                 )
     E0 = params["E0_meV"]
     t = units.temperature(data.T_K, E0)
     v = np.abs(units.bias(data.V_mV, E0))
-    if t.max() > _config.T_MAX or v.max() > _config.V_MAX or (v / (2 * t)).max() > _config.U_MAX:
-        notes.append(
-            f"outside the validated domain at the optimum: max kB T/E0 = {t.max():.3g}, max "
-            f"|eV|/E0 = {v.max():.3g} (validated: <= {_config.T_MAX}, <= {_config.V_MAX}); "
-            "check with a higher quadrature order (docs/accuracy.md)"
-        )
+    t_max = _t_max(prob.family, config)
+    outside = t.max() > t_max or v.max() > _config.V_MAX or (v / (2 * t)).max() > _config.U_MAX
+    if prob.family is None:
+        if outside:
+            notes.append(
+                f"outside the validated domain at the optimum: max kB T/E0 = {t.max():.3g}, max "
+                f"|eV|/E0 = {v.max():.3g} (validated: <= {_config.T_MAX}, <= {_config.V_MAX}); "
+                "check with a higher quadrature order (docs/accuracy.md)"
+            )
+    else:
+        mu0 = abs(params.get(MU0, 0.0)) / E0
+        if outside or mu0 > _config.FAMILY_MU0_MAX:
+            notes.append(
+                f"outside the validated domain at the optimum: max kB T/E0 = {t.max():.3g}, max "
+                f"|eV|/E0 = {v.max():.3g}, |mu0|/E0 = {mu0:.3g} (validated on the general path: "
+                f"<= {t_max:g}, <= {_config.V_MAX}, <= {_config.FAMILY_MU0_MAX}); check with "
+                "Config(order=..., family_tail_panels=...) (docs/accuracy.md)"
+            )
     if not weighted:
         notes.append(
             "no G_err: residuals unweighted; standard errors scaled by the residual variance "
@@ -1028,6 +1517,47 @@ def parse_bounds(text: str | None) -> dict[str, tuple[float | None, float | None
     return out
 
 
+def model_from_options(
+    spin: str | float | None, texture: str | None, names: Sequence[str] = ()
+) -> Model | None:
+    """The model of the command line's ``--spin`` and ``--texture``: ``spin`` 1/2 (default),
+    1, 3/2, ... (``"3/2"`` or ``"1.5"``); ``texture`` ``power_law`` (default: theta =
+    (|eps| / (texture_scale E0))^texture_exponent, 1 and 2 unless fixed or free) or
+    ``polynomial`` (theta = sum_k texture_ck (eps / E0)^k with as many coefficients as the highest
+    ``texture_ck`` among ``names`` needs, at least c0..c2; defaults c2 = 1, the others 0: the
+    paper's texture). None for the paper's model (spin 1/2, power law).
+
+    Raises:
+        FitError: a bad spin or texture, one line naming the option.
+    """
+    if spin is None:
+        S = 0.5
+    else:
+        try:
+            S = float(fractions.Fraction(str(spin).strip()))
+        except (ValueError, ZeroDivisionError):
+            raise FitError(f"--spin: expected 1/2, 1, 3/2, ..., got {spin!r}") from None
+    kind = "power_law" if texture is None else str(texture).strip()
+    if kind not in TEXTURES:
+        raise FitError(f"--texture: expected one of {', '.join(TEXTURES)}, got {texture!r}")
+    if kind == "power_law":
+        tex = PowerLaw()
+    else:
+        orders = [
+            int(name[len("texture_c") :])
+            for name in names
+            if name.startswith("texture_c") and name[len("texture_c") :].isdigit()
+        ]
+        coefficients = [0.0] * max(3, 1 + max(orders, default=0))
+        coefficients[2] = 1.0
+        tex = Polynomial(tuple(coefficients))
+    try:
+        model = Model(spin=S, texture=tex)
+    except JaxmiError as err:
+        raise FitError(f"--spin: {err}") from None
+    return None if model.is_paper() else model
+
+
 def fit_file(
     path,
     *,
@@ -1040,10 +1570,14 @@ def fit_file(
     output=None,
     plot=None,
     config: Config = Config(),
+    model: Model | None = None,
+    spin: str | float | None = None,
+    texture: str | None = None,
 ) -> FitResult:
     """:func:`read_csv`, :func:`fit`, then write the JSON document (``output``) and the figure
     (``plot``). ``start``, ``fix`` and ``bounds`` may be given as the command line's strings
-    (``"Jx=0.3,Jz=0.5"``, ``"Jx=0:1,E0_meV=2:"``)."""
+    (``"Jx=0.3,Jz=0.5"``, ``"Jx=0:1,E0_meV=2:"``); the model as ``model`` or as the command
+    line's ``spin`` and ``texture`` (:func:`model_from_options`)."""
     data = read_csv(path)
     if isinstance(start, str) or start is None:
         start = parse_values(start, "--start")
@@ -1051,6 +1585,15 @@ def fit_file(
         fix = parse_values(fix, "--fix")
     if isinstance(bounds, str) or bounds is None:
         bounds = parse_bounds(bounds)
+    if spin is not None or texture is not None:
+        if model is not None:
+            raise FitError("give the model either as model= or as spin= and texture=, not both")
+        names = [*start, *fix, *bounds]
+        if isinstance(free, str):
+            names += [k.strip() for k in free.split(",")]
+        elif free is not None:
+            names += list(free)
+        model = model_from_options(spin, texture, names)
     if plot is not None:
         from jaxmi.plot import _pyplot
 
@@ -1067,6 +1610,7 @@ def fit_file(
         starts=starts,
         seed=seed,
         config=config,
+        model=model,
     )
     if output is not None:
         try:
