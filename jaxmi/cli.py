@@ -229,6 +229,12 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = _parser()
     args = parser.parse_args(argv)
+    import warnings
+
+    # A warning is a message to the user: one line, without the library's source line.
+    warnings.formatwarning = lambda message, category, *_a, **_k: (
+        f"jaxmi: {category.__name__}: {message}\n"
+    )
     if args.command is None:
         parser.print_help(sys.stderr)
         return EXIT_ERROR
