@@ -16,6 +16,7 @@ from jax import Array
 from jax.typing import ArrayLike
 
 from jaxmi import config as _config
+from jaxmi import family
 from jaxmi.config import Config
 from jaxmi.errors import AccuracyWarning, DomainError, PrecisionError
 from jaxmi.model import Model
@@ -156,8 +157,6 @@ def evaluate(
     if model is None:
         out = points(J, T, V, config)
     else:
-        from jaxmi import family  # noqa: PLC0415
-
         out = family.points(J, T, V, model, config)
     d = out.density_matrix.shape[-1]
     return Observables(

@@ -35,6 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
+from jaxmi import texture
 from jaxmi.config import Config
 from jaxmi.generator import coupling_matrices
 from jaxmi.impurity import bloch_maps
@@ -96,18 +97,6 @@ def real_line_pieces(T: Array, V: Array, mu0: Array, config: Config):
     return tuple(pieces)
 
 
-def texture_kernels(theta: Array) -> tuple[Array, Array]:
-    """(exp(2 i theta) - 1, exp(4 i theta) - 1) for real theta, without cancellation.
-
-    cos 2theta - 1 = -2 sin^2 theta and cos 4theta - 1 = -2 sin^2 2theta: no digits lost for
-    small theta, where the deviation is the whole answer.
-    """
-    s, c = jnp.sin(theta), jnp.cos(theta)
-    re2, im2 = -2.0 * s * s, 2.0 * s * c
-    re4, im4 = -2.0 * im2 * im2, 2.0 * im2 * (1.0 + re2)
-    return re2 + 1j * im2, re4 + 1j * im4
-
-
 def _fermi_windows(eps: Array, T: Array, V: Array, mu0: Array) -> Array:
     fr, hr = occupations(eps - mu0 - 0.5 * V, T)
     fl, hl = occupations(eps - mu0 + 0.5 * V, T)
@@ -129,7 +118,7 @@ def coefficients(T: Array, V: Array, model: Model, config: Config = Config()) ->
         else:
             step = jnp.zeros((3, *eps.shape))
         win = jnp.where(T > 0, _fermi_windows(eps, T, V, mu0), step) * w[None, :]
-        u2, u4 = texture_kernels(model.texture(eps))
+        u2, u4 = texture.real_kernels(model.texture(eps))
         e2 = e2 + win @ u2
         e4 = e4 + win @ u4
     pos = (V >= 0).astype(float)

@@ -123,13 +123,6 @@ def occupations(x: Array, T: Array) -> tuple[Array, Array]:
     return jnp.where(T > 0, f, f0), jnp.where(T > 0, h, h0)
 
 
-def windows(eps: Array, T: Array, V: Array) -> Array:
-    """Windows [W_RR + W_LL, W_RL, W_LR] at eps, shape (3, *eps.shape), Eq. 11."""
-    fr, hr = occupations(eps - 0.5 * V, T)
-    fl, hl = occupations(eps + 0.5 * V, T)
-    return jnp.stack([fr * hr + fl * hl, fr * hl, fl * hr])
-
-
 def bose_window(V: Array, T: Array) -> Array:
     """(V/2) coth(V/2T), the T = 0 limit |V|/2 included; units of vF*k0.
 
@@ -168,11 +161,7 @@ def _window_segment(T: Array, V: Array, a: Array, config: Config) -> tuple[Array
     fr, hr = occupations(x - 0.5 * V, T)
     fl, hl = occupations(x + 0.5 * V, T)
     win = jnp.stack([fr * hr + fl * hl, fr * hl, fl * hr]) * (2.0 * w)[None, :]
-    th = texture.theta(x)
-    s, c = jnp.sin(th), jnp.cos(th)
-    re2, im2 = -2.0 * s * s, 2.0 * s * c  # cos 2theta - 1 = -2 sin^2 theta: no cancellation
-    u2 = re2 + 1j * im2
-    u4 = -2.0 * im2 * im2 + 1j * (2.0 * im2 * (1.0 + re2))
+    u2, u4 = texture.real_kernels(texture.theta(x))
     return win @ u2, win @ u4
 
 

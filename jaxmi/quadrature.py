@@ -16,7 +16,9 @@ On the ray ``Im(eps^2) >= 0``, so every kernel ``exp(i n eps^2)`` (n > 0) decays
 instead of oscillating: a fixed order serves every T (on the real axis the order would have to
 grow like T^2).
 
-All node positions depend on (T, V) only through ``a``, the grading ratio and the ray length.
+The pieces are assembled by jaxmi.integrals.coefficients (the window in real arithmetic, the
+tail with table Fermi factors). All node positions depend on (T, V) only through ``a``, the
+grading ratio and the ray length.
 The value of a contour integral does not depend on where the contour runs, so these enter
 under ``stop_gradient``: the nodes carry no tangent, and derivatives w.r.t. T and V only flow
 through the Fermi functions. At T = 0 the window end is a true step of the integrand; its
@@ -31,8 +33,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import Array
-
-from jaxmi.config import Config
 
 #: Direction of the tail ray.
 RAY = np.exp(1j * np.pi / 4)
@@ -96,24 +96,3 @@ def ray_fractions(order: int, panels: int, cutoff: float) -> np.ndarray:
     x, _ = gauss_legendre(order)
     br = cutoff * np.sqrt(2.0) * _ray_unit_breaks(panels)
     return (br[:-1, None] + np.diff(br)[:, None] * x[None, :]).ravel()
-
-
-def contour(T: Array, V: Array, config: Config) -> tuple[Array, Array]:
-    """Quadrature of the half line eps >= 0 along the deformed path (module docstring).
-
-    Args:
-        T: temperature, scalar, units of vF*k0, T >= 0.
-        V: bias eV, scalar, units of vF*k0.
-        config: quadrature options.
-
-    Returns:
-        (eps, weights): complex arrays of shape (config.nodes,); ``sum(weights * g(eps))``
-        approximates ``int_0^inf g(eps) d eps`` for g analytic in the swept region.
-    """
-    a = jax.lax.stop_gradient(0.5 * jnp.abs(V))
-    xw, ww = composite(window_breaks(a, T, config.window_panels), config.order)
-    tr, wr = composite(ray_breaks(T, config.tail_panels, config.tail_cutoff), config.order)
-    ray = jnp.where(T < T_TURN, 1.0 + 0.0j, RAY)
-    eps = jnp.concatenate([xw.astype(complex), a + ray * tr])
-    weights = jnp.concatenate([ww.astype(complex), ray * wr])
-    return eps, weights

@@ -51,3 +51,15 @@ def phase_minus_one(n: int, th: Array) -> Array:
     that deviation is the whole answer. Bounded by 2 where Im(theta) >= 0.
     """
     return jnp.expm1(1j * n * th)
+
+
+def real_kernels(theta: Array) -> tuple[Array, Array]:
+    """(exp(2 i theta) - 1, exp(4 i theta) - 1) for real theta, without cancellation.
+
+    cos 2theta - 1 = -2 sin^2 theta and cos 4theta - 1 = -2 sin^2 2theta: no digits lost for
+    small theta, where the deviation is the whole answer.
+    """
+    s, c = jnp.sin(theta), jnp.cos(theta)
+    re2, im2 = -2.0 * s * s, 2.0 * s * c
+    re4, im4 = -2.0 * im2 * im2, 2.0 * im2 * (1.0 + re2)
+    return re2 + 1j * im2, re4 + 1j * im4
