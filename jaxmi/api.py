@@ -258,6 +258,4 @@ def evaluate_grid(
     _check_values(J, T, V, model, config)
     if model is None:
         return grid(J, T, V, config)
-    from jaxmi import family  # noqa: PLC0415
-
     return family.grid(J, T, V, model, config)
