@@ -219,10 +219,10 @@ def density_matrix(
     model: Model | None = None,
     config: Config = Config(),
 ) -> Array:
-    """Stationary impurity density matrix (Eq. 10 = 0), shape (..., 2, 2), complex.
+    """Stationary impurity density matrix (Eq. 10 = 0), shape (..., d, d), d = 2S + 1, complex.
 
-    Where the stationary state is not unique (a single non-zero coupling, J = 0, or T = V = 0)
-    this is the state reached from rho = 1/2.
+    Where the stationary state is not unique (a single non-zero coupling or one effective
+    coupling direction, J = 0, or T = V = 0) this is the state reached from rho = 1/d.
     """
     return evaluate(J, T, V, model=model, config=config).density_matrix
 
