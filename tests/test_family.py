@@ -56,8 +56,8 @@ def _random_case(seed: int):
     )
 
 
-@pytest.mark.parametrize("spin", SPINS)
-@pytest.mark.parametrize("seed", range(3))
+@settings(max_examples=12, deadline=None)
+@given(st.sampled_from(SPINS), st.integers(0, 2**31 - 1))
 def test_impurity_frame_rotation(spin, seed):
     # J -> R J rotates the impurity's spin frame: H_int -> U H_int U^dagger, so rho -> U rho U^+,
     # <S> -> R <S> and the conductance is unchanged. 1e-12: roundoff of the solve, relative to
@@ -86,21 +86,24 @@ def test_axial_exchange_without_texture_carries_no_current(spin):
         assert abs(float(out.conductance)) <= 1e-14 * (2 * a * a + c * c)
 
 
-@pytest.mark.parametrize("spin", SPINS)
-def test_current_odd_in_bias_at_zero_gate(spin):
+@settings(max_examples=12, deadline=None)
+@given(st.sampled_from(SPINS), st.integers(0, 2**31 - 1))
+def test_current_odd_in_bias_at_zero_gate(spin, seed):
     # mu0 = 0 and an even texture: eps -> -eps maps the V window onto the -V one. 1e-13 of the
     # O(J^2 |V|) scale of the terms.
-    J, T, V, _, _ = _random_case(11)
+    J, T, V, _, _ = _random_case(seed)
     model = Model(spin=spin, exchange="tensor", texture=PowerLaw(1.2, 2.0))
     out = jaxmi.evaluate(J, T, [V, -V], model=model)
     assert float(out.current[1]) == pytest.approx(-float(out.current[0]), abs=1e-13 * _scale(J))
     assert float(out.conductance[1]) == pytest.approx(float(out.conductance[0]), abs=1e-12)
 
 
-@pytest.mark.parametrize("spin", SPINS)
-def test_density_matrix_is_a_state(spin):
-    # Hermitian, trace 1, positive semidefinite for every S: 1e-14 (roundoff of d x d sums).
-    rng = np.random.default_rng(3)
+@settings(max_examples=10, deadline=None)
+@given(st.sampled_from((*SPINS, 2.0, 2.5)), st.integers(0, 2**31 - 1))
+def test_density_matrix_is_a_state(spin, seed):
+    # Hermitian, trace 1, positive semidefinite for every S (up to 5/2 here): 1e-14 (roundoff of
+    # d x d sums).
+    rng = np.random.default_rng(seed)
     J = rng.uniform(-1, 1, (16, 3, 3))
     T = rng.uniform(0, 0.3, 16)
     V = rng.uniform(-2, 2, 16)
