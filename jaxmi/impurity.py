@@ -70,8 +70,9 @@ class BlochMaps(NamedTuple):
 
     Attributes:
         matrix: (3, 3, n, n): M = Re sum_il A_il matrix[i, l].
-        drive: (3, 3, n): b = Re sum_il (A_il - A_li) drive[i, l] (antisymmetric part only, so
-            a real symmetric A gives b = 0 exactly: no roundoff drive where there is none).
+        drive: (3, 3, n), purely imaginary: b = Re sum_il (A_il - A_li) drive[i, l]
+            (antisymmetric part only, so a real symmetric A gives b = 0 exactly: no roundoff
+            drive where there is none).
         trace_const: (3, 3): Tr(S^i S^l) / d.
         trace_r: (3, 3, n): Tr(S^i S^l L_k).
         spin_r: (3, n): Tr(S^i L_k).
