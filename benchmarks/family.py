@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import faulthandler
-import json
 import os
 import platform
 import statistics
@@ -42,7 +41,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from docblock import write_block
+from docblock import cpu_model, save
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -464,20 +463,12 @@ def main() -> None:
         n, n_js, n_small = 2048, {None: 16384, 0.5: 4096, 1.0: 2048, 1.5: 1024, 2.0: 1024}, 16
     from jaxmi.validate import describe_device
 
-    cpu_model = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        platform.processor(),
-    )
     meta = {
         "time": time.strftime("%Y-%m-%d %H:%M"),
         "device": describe_device(),
         "jax": jax.__version__,
         "cpus": os.cpu_count(),
-        "cpu_model": cpu_model,
+        "cpu_model": cpu_model(),
         "python": platform.python_version(),
         "quick": args.quick,
         "rounds": args.rounds,
@@ -505,16 +496,7 @@ def main() -> None:
         "j_stages_us": j_stages,
         "counts": counts,
     }
-    out = REPO / "benchmarks" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / f"family-{time.strftime('%Y%m%d-%H%M%S')}{'-quick' if args.quick else ''}.json"
-    path.write_text(json.dumps(res, indent=2, default=float))
-    text = markdown(res)
-    print(text)
-    print(f"wrote {path.relative_to(REPO)}")
-    if not args.no_docs and not args.quick:
-        write_block(REPO / "docs" / "performance.md", "benchmarks/family.py", text)
-        print("wrote docs/performance.md (generated block benchmarks/family.py)")
+    save("family", res, markdown(res), quick=args.quick, docs=not args.no_docs)
 
 
 if __name__ == "__main__":

@@ -58,7 +58,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from docblock import write_block
+from docblock import cpu_model, save
 
 REPO = Path(__file__).resolve().parents[1]
 THRESHOLD = 1.05
@@ -298,13 +298,6 @@ def markdown(res: dict) -> str:
     return "\n".join(L)
 
 
-def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor()
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--base", default="c929a93", help="base revision (default c929a93)")
@@ -387,16 +380,7 @@ def main() -> None:
         "same_values": same_values(children["base"], children["head"]),
         "children": children,
     }
-    out = REPO / "benchmarks" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / f"regression-{time.strftime('%Y%m%d-%H%M%S')}{'-quick' if args.quick else ''}.json"
-    path.write_text(json.dumps(res, indent=2))
-    text = markdown(res)
-    print(text)
-    print(f"wrote {path.relative_to(REPO)}")
-    if not args.no_docs and not args.quick:
-        write_block(REPO / "docs" / "performance.md", "benchmarks/regression.py", text)
-        print("wrote docs/performance.md (generated block benchmarks/regression.py)")
+    save("regression", res, markdown(res), quick=args.quick, docs=not args.no_docs)
 
 
 if __name__ == "__main__":

@@ -40,6 +40,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from docblock import cpu_model
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
@@ -851,19 +852,11 @@ def main() -> None:
         return
     from jaxmi.validate import describe_device
 
-    cpu_model = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        platform.processor(),
-    )
     meta = {
         "time": time.strftime("%Y-%m-%d %H:%M"),
         "device": describe_device(),
         "cpus": os.cpu_count(),
-        "cpu_model": cpu_model,
+        "cpu_model": cpu_model(),
         "python": platform.python_version(),
         "quick": args.quick,
         "load_before": load(),
