@@ -47,6 +47,25 @@ def write_spec(path: Path, text: str) -> Path:
     return path
 
 
+def make(tmp_path: Path, text: str, name: str = "s.toml"):
+    """The Spec of a TOML text written to tmp_path/name (as given, not dedented)."""
+    from jaxmi.sweep import spec  # noqa: PLC0415 (no JAX for the CLI-only helpers above)
+
+    path = tmp_path / name
+    path.write_text(text)
+    return spec.load(path)
+
+
+def read(path) -> dict:
+    """The stored quantities of a sweep file, as numpy arrays."""
+    import h5py  # noqa: PLC0415
+
+    from jaxmi.sweep.spec import QUANTITIES  # noqa: PLC0415
+
+    with h5py.File(path, "r") as f:
+        return {q: f[q][...] for q in QUANTITIES if q in f}
+
+
 #: A sweep of a few seconds with many small chunks (resume and locking tests): 360 chunks of
 #: 4 J x 1 (T, u) pair, ~10 ms each (dispatch, write and two flushes dominate).
 SLOW_SPEC = """

@@ -11,10 +11,11 @@ import h5py
 import numpy as np
 import pytest
 import xarray as xr
+from sweep_helpers import make, read
 
 import jaxmi
 from jaxmi.errors import StoreError
-from jaxmi.sweep import chunks, spec, store
+from jaxmi.sweep import chunks, store
 from jaxmi.sweep.run import run_sweep
 
 J_CASES = """
@@ -49,17 +50,6 @@ values = [0.02, 0.1]
 values = [0.5, 3.0]
 """
 )
-
-
-def make(tmp_path, text, name="s.toml"):
-    path = tmp_path / name
-    path.write_text(text)
-    return spec.load(path)
-
-
-def read(path):
-    with h5py.File(path, "r") as f:
-        return {q: f[q][...] for q in ("conductance", "current", "spin") if q in f}
 
 
 def test_sweep_equals_direct_path(tmp_path):

@@ -23,7 +23,7 @@ import h5py
 import numpy as np
 import pytest
 import xarray as xr
-from sweep_helpers import cli_env, run_cli, write_spec  # noqa: F401 (fixture)
+from sweep_helpers import cli_env, make, read, run_cli, write_spec  # noqa: F401 (fixture)
 from test_resume import chunks_done, start, wait_for_progress
 
 import jaxmi
@@ -89,17 +89,6 @@ values = [-0.3, 0.0, 0.5]
 [numerics]
 chunk = 12
 """
-
-
-def make(tmp_path, text, name="s.toml"):
-    path = tmp_path / name
-    path.write_text(text)
-    return spec.load(path)
-
-
-def read(path):
-    with h5py.File(path, "r") as f:
-        return {q: f[q][...] for q in QUANTITIES if q in f}
 
 
 def close(got, want, floor):
