@@ -4,7 +4,8 @@ Public API (units: T, V = eV in vF*k0; J dimensionless; conductance in e^2/h):
 :func:`conductance`, :func:`current`, :func:`spin`, :func:`density_matrix`, :func:`evaluate`,
 :func:`evaluate_grid`, :func:`fit`, :class:`Config`, :class:`Model` (the model family: impurity
 spin, exchange tensor, Fermi level mu0, texture :class:`PowerLaw` / :class:`Polynomial` /
-:class:`CustomTexture`), :mod:`jaxmi.analytic`, and the errors.
+:class:`CustomTexture`), :mod:`jaxmi.analytic`, :func:`set_host_device_count` (one CPU device
+per core, for batches split over devices), and the errors.
 
 The JAX-backed names are imported on first use (PEP 562), so that ``import jaxmi`` (and the
 ``jaxmi --help`` command line) does not import JAX.
@@ -28,6 +29,7 @@ if "JAX_ENABLE_X64" not in _os.environ:
         _os.environ["JAX_ENABLE_X64"] = "1"
 
 from jaxmi.config import Config  # noqa: E402
+from jaxmi.devices import set_host_device_count  # noqa: E402  (no JAX import)
 from jaxmi.errors import (  # noqa: E402
     AccuracyWarning,
     ClusterError,
@@ -111,5 +113,6 @@ __all__ = [
     "evaluate",
     "evaluate_grid",
     "fit",
+    "set_host_device_count",
     "spin",
 ]

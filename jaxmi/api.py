@@ -16,11 +16,12 @@ from jax import Array
 from jax.typing import ArrayLike
 
 from jaxmi import config as _config
-from jaxmi import family
+from jaxmi import family, observables
 from jaxmi.config import Config
+from jaxmi.devices import split_over_devices
 from jaxmi.errors import AccuracyWarning, DomainError, PrecisionError
 from jaxmi.model import Model
-from jaxmi.observables import Observables, grid, points
+from jaxmi.observables import Observables
 
 
 def _is_concrete(x) -> bool:
@@ -80,6 +81,15 @@ def _check_values(
                 AccuracyWarning,
                 stacklevel=4,
             )
+
+
+def _over_devices(fn, batch: tuple, block: int, shared: tuple = ()):
+    """fn(*batch, *shared) with the batch split across the local devices (jaxmi.devices) where
+    every input is concrete; under a user's jit, grad or vmap it is one call."""
+    leaves = jax.tree_util.tree_leaves((batch, shared))
+    if all(_is_concrete(x) for x in leaves):
+        return split_over_devices(fn, batch, block, shared)
+    return fn(*batch, *shared)
 
 
 def _model(model: Model | None) -> Model | None:
@@ -155,9 +165,18 @@ def evaluate(
     model = _model(model)
     J, T, V, shape = _prepare(J, T, V, model, config)
     if model is None:
-        out = points(J, T, V, config)
+        out = _over_devices(
+            lambda j, t, v: observables.points(j, t, v, config),
+            (J, T, V),
+            observables.DIRECT_BLOCK,
+        )
     else:
-        out = family.points(J, T, V, model, config)
+        out = _over_devices(
+            lambda j, t, v, m: family.points(j, t, v, m, config),
+            (J, T, V),
+            family.BLOCK,
+            (model,),
+        )
     d = out.density_matrix.shape[-1]
     return Observables(
         current=out.current.reshape(shape),
@@ -257,5 +276,5 @@ def evaluate_grid(
         raise DomainError(f"T and V must both have shape (nP,), got T{T.shape}, V{V.shape}")
     _check_values(J, T, V, model, config)
     if model is None:
-        return grid(J, T, V, config)
+        return observables.grid(J, T, V, config)
     return family.grid(J, T, V, model, config)

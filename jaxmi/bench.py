@@ -7,7 +7,9 @@ compilation is timed separately. Device-agnostic: nothing here names a CPU or a 
 
 Rows of :func:`run_bench` (all at the default :class:`jaxmi.Config` unless given):
 
-* direct: conductance of a flat batch of random (J, T, V) points (``observables.points``);
+* direct: conductance of a flat batch of random (J, T, V) points (``observables.points``) on
+  one device, and the same batch through ``jaxmi.conductance``, which splits it over all local
+  devices (jaxmi.devices; the ``jaxmi`` command gives a CPU one device per core);
 * gradient: ``vmap(grad)`` of the conductance w.r.t. J per point (what a fit needs), and its
   throughput relative to the plain conductance (both timed in turn on the same batch);
 * factorized: ``observables.grid_arrays`` (current, conductance, spin) of n_pairs (T, V) pairs x
@@ -131,6 +133,14 @@ def direct_conductance(config: Config = Config()):
     return lambda J, T, V: points(J, T, V, config).conductance
 
 
+def public_conductance(config: Config = Config()):
+    """``jaxmi.conductance`` on numpy inputs: the batch split over ``jax.local_devices()``
+    (jaxmi.devices), checks and transfers included; what a user's call costs."""
+    from jaxmi.api import conductance
+
+    return lambda J, T, V: conductance(J, T, V, config=config)
+
+
 def direct_gradient(config: Config = Config(), mode: str = "grad"):
     """J (n, 3), T (n,), V (n,) -> d conductance / dJ (n, 3) per point, reverse ("grad") or
     forward ("jacfwd") mode, vmapped over the batch."""
@@ -213,8 +223,17 @@ def run_bench(sizes: BenchSizes = FULL, config: Config = Config(), progress=None
     say("direct path and its gradient w.r.t. J ...")
     c_direct, args, direct_compile = compiled(direct_conductance(config), Jd, Td, Vd)
     c_grad, _, grad_compile = compiled(direct_gradient(config), Jd, Td, Vd)
-    # timed in turn, so that the ratio sees the same load
-    med = interleaved({"direct": (c_direct, args), "grad": (c_grad, args)}, sizes.repeat)
+    public = public_conductance(config)
+    g_public = np.asarray(public(Jd, Td, Vd))  # compiles for each device's piece
+    # timed in turn, so that the ratios see the same load
+    med = interleaved(
+        {
+            "direct": (c_direct, args),
+            "grad": (c_grad, args),
+            "public": (public, (Jd, Td, Vd)),
+        },
+        sizes.repeat,
+    )
     g_direct = c_direct(*args)
     say("factorized path ...")
     fact_t, (_, g_fact, _) = timed(factorized(config), Jg, Tg, Vg, repeat=sizes.repeat)
@@ -234,6 +253,8 @@ def run_bench(sizes: BenchSizes = FULL, config: Config = Config(), progress=None
         "sizes": dataclasses.asdict(sizes),
         "direct_points_per_s": direct_pps,
         "direct_compile_s": direct_compile,
+        "all_devices_points_per_s": sizes.n_direct / med["public"],
+        "all_devices_same_values": bool(np.array_equal(g_public, np.asarray(g_direct))),
         "gradient_points_per_s": grad_pps,
         "gradient_compile_s": grad_compile,
         "gradient_ratio": grad_pps / direct_pps,
@@ -255,8 +276,14 @@ def format_bench(r: dict) -> str:
         ("quadrature", f"order {r['order']} ({r['nodes']} nodes per (T, V) pair)"),
         (
             "direct conductance",
-            f"{r['direct_points_per_s']:.3g} points/s  ({s['n_direct']} points; "
+            f"{r['direct_points_per_s']:.3g} points/s on one device  ({s['n_direct']} points; "
             f"compile {r['direct_compile_s']:.1f} s)",
+        ),
+        (
+            "jaxmi.conductance",
+            f"{r['all_devices_points_per_s']:.3g} points/s, the same batch split over "
+            f"{r['devices']} device(s)"
+            + ("" if r["all_devices_same_values"] else "  (VALUES DIFFER from one device)"),
         ),
         (
             "gradient w.r.t. J",

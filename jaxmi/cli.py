@@ -238,6 +238,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help(sys.stderr)
         return EXIT_ERROR
+    from jaxmi import devices
+
+    # One CPU device per core (unless XLA_FLAGS says otherwise): sweep chunks and split batches
+    # then keep every core busy; nothing changes on a GPU node (jaxmi.devices). Called in a
+    # process where JAX already runs (main() from Python), it leaves JAX as it is.
+    if not devices.backend_started():
+        devices.set_host_device_count()
     try:
         if args.command in _VIEW_COMMANDS:
             return _VIEW_COMMANDS[args.command](args)

@@ -118,9 +118,9 @@ def coefficients(T: Array, V: Array, model: Model, config: Config = Config()) ->
         else:
             step = jnp.zeros((3, *eps.shape))
         win = jnp.where(T > 0, _fermi_windows(eps, T, V, mu0), step) * w[None, :]
-        u2, u4 = texture.real_kernels(model.texture(eps))
-        e2 = e2 + win @ u2
-        e4 = e4 + win @ u4
+        m2, m4 = texture.real_moments(win, model.texture(eps))
+        e2 = e2 + m2
+        e4 = e4 + m4
     pos = (V >= 0).astype(float)
     w_step = jnp.stack([jnp.zeros_like(V), V * pos, -V * (1.0 - pos)])
     w = jnp.where(T > 0, closed_form_windows(T, V), w_step)
@@ -204,10 +204,14 @@ def point(J: Array, T: Array, V: Array, model: Model, config: Config = Config())
     return _observables(cur, dcur, r, model.spin)
 
 
+#: Points per vmapped batch of :func:`points`' loop.
+BLOCK = 64
+
+
 @functools.partial(jax.jit, static_argnames="config")
 def points(J: Array, T: Array, V: Array, model: Model, config: Config = Config()) -> Observables:
     """General path over a flat batch: J (n, 3) or (n, 3, 3), T (n,), V (n,)."""
-    return jax.lax.map(lambda a: point(*a, model, config), (J, T, V), batch_size=64)
+    return jax.lax.map(lambda a: point(*a, model, config), (J, T, V), batch_size=BLOCK)
 
 
 def _grid_r(J: Array, T: Array, V: Array, model: Model, config: Config):

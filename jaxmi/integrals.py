@@ -161,8 +161,7 @@ def _window_segment(T: Array, V: Array, a: Array, config: Config) -> tuple[Array
     fr, hr = occupations(x - 0.5 * V, T)
     fl, hl = occupations(x + 0.5 * V, T)
     win = jnp.stack([fr * hr + fl * hl, fr * hl, fl * hr]) * (2.0 * w)[None, :]
-    u2, u4 = texture.real_kernels(texture.theta(x))
-    return win @ u2, win @ u4
+    return texture.real_moments(win, texture.theta(x))
 
 
 def _tail(T: Array, V: Array, a: Array, config: Config) -> tuple[Array, Array]:

@@ -53,8 +53,9 @@ def phase_minus_one(n: int, th: Array) -> Array:
     return jnp.expm1(1j * n * th)
 
 
-def real_kernels(theta: Array) -> tuple[Array, Array]:
-    """(exp(2 i theta) - 1, exp(4 i theta) - 1) for real theta, without cancellation.
+def real_kernel_parts(theta: Array) -> tuple[Array, Array, Array, Array]:
+    """Re and Im of exp(2 i theta) - 1 and exp(4 i theta) - 1 for real theta, without
+    cancellation: (cos 2theta - 1, sin 2theta, cos 4theta - 1, sin 4theta), each theta's shape.
 
     cos 2theta - 1 = -2 sin^2 theta and cos 4theta - 1 = -2 sin^2 2theta: no digits lost for
     small theta, where the deviation is the whole answer.
@@ -62,4 +63,17 @@ def real_kernels(theta: Array) -> tuple[Array, Array]:
     s, c = jnp.sin(theta), jnp.cos(theta)
     re2, im2 = -2.0 * s * s, 2.0 * s * c
     re4, im4 = -2.0 * im2 * im2, 2.0 * im2 * (1.0 + re2)
+    return re2, im2, re4, im4
+
+
+def real_moments(win: Array, theta: Array) -> tuple[Array, Array]:
+    """(win @ (exp(2 i theta) - 1), win @ (exp(4 i theta) - 1)) for real win (m, n) and real
+    theta (n,): shapes (m,) complex each.
+
+    Four real matrix-vector products instead of two complex ones whose real weights would be
+    promoted to complex: 1.15x on the whole direct path. (One (m, n) x (n, 4) product is as fast
+    but its summation order on XLA:CPU depends on the batch size, so a point's last bits would
+    depend on the batch it is in; these do not: tests/test_devices.py.)
+    """
+    re2, im2, re4, im4 = (win @ k for k in real_kernel_parts(theta))
     return re2 + 1j * im2, re4 + 1j * im4

@@ -13,6 +13,9 @@ from hypothesis import HealthCheck, settings
 import jaxmi  # noqa: F401  (enables float64)
 
 jax.config.update("jax_numpy_rank_promotion", "raise")
+# Start JAX now, with the devices the test process was started with: cli.main() called in-process
+# then never changes the host device count (jaxmi.devices), whichever test runs first.
+jax.devices()
 
 settings.register_profile(
     "ci", max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow]

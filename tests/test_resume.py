@@ -17,6 +17,8 @@ import numpy as np
 import pytest
 from sweep_helpers import SLOW_SPEC, cli_env, jaxmi_command, run_cli, write_spec  # noqa: F401
 
+from jaxmi.devices import usable_cores
+
 QUANTITIES = ("conductance", "current", "spin")
 
 
@@ -166,18 +168,25 @@ def test_second_writer_is_refused(tmp_path, cli_env, reference):  # noqa: F811
 
 def test_one_and_four_devices_bitwise(tmp_path, cli_env):  # noqa: F811
     # Chunks are dispatched round-robin over jax.local_devices(), each device running the same
-    # single-device program on whole chunks: 4 host devices give the 1-device bits exactly.
+    # single-device program on whole chunks: 4 host devices give the 1-device bits exactly. The
+    # CLI's default is one host device per usable core (jaxmi.devices), unless XLA_FLAGS says.
     fig = tmp_path / "small.toml"
     # 20 chunks over 4 devices; a subset of SLOW_SPEC's grid keeps the run short.
     write_spec(fig, SLOW_SPEC.replace("num = 60", "num = 5"))
-    env4 = dict(cli_env, XLA_FLAGS="--xla_force_host_platform_device_count=4")
+    flag = "--xla_force_host_platform_device_count"
+    envs = {
+        "one": (dict(cli_env, XLA_FLAGS=f"{flag}=1"), 1),
+        "four": (dict(cli_env, XLA_FLAGS=f"{flag}=4"), 4),
+        "default": (cli_env, usable_cores()),
+    }
     runs = {}
-    for name, env in (("one", cli_env), ("four", env4)):
+    for name, (env, count) in envs.items():
         out = tmp_path / f"{name}.h5"
         proc = run_cli(["run", fig, "-o", out, "-q"], env, cwd=tmp_path)
         assert proc.returncode == 0, proc.stderr
         runs[name] = arrays(out)[0]
         with h5py.File(out, "r") as f:
-            assert f.attrs["device"].decode().startswith("cpu x4" if name == "four" else "cpu x1")
+            assert f.attrs["device"].decode().startswith(f"cpu x{count} ")
     for q in QUANTITIES:
         assert np.array_equal(runs["one"][q], runs["four"][q]), q
+        assert np.array_equal(runs["one"][q], runs["default"][q]), q

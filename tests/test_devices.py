@@ -1,0 +1,112 @@
+"""Batches split over devices (jaxmi.devices): the same bits as one call, and the host device
+count set before JAX starts. A test process has the device count it was started with, so the
+multi-device cases run in a child process with XLA_FLAGS set, as a user's would."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import warnings
+
+import pytest
+
+from jaxmi import ConfigError, set_host_device_count
+from jaxmi.devices import usable_cores
+
+
+def _python(code: str, xla_flags: str | None = None) -> str:
+    env = dict(os.environ)
+    env.pop("XLA_FLAGS", None)
+    if xla_flags is not None:
+        env["XLA_FLAGS"] = xla_flags
+    proc = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+SPLIT = """
+    import jax, numpy as np
+    import jaxmi
+    from jaxmi import bench, family, observables
+
+    devices = jax.local_devices()
+    assert len(devices) == 4, devices
+    used = set()
+    original = observables.points
+
+    def recording(J, T, V, config):
+        used.update(J.devices())
+        return original(J, T, V, config)
+
+    observables.points = recording  # the api looks it up at call time
+    J, T, V = bench.sample(1000)  # 8 blocks of 128 -> pieces of 256, 256, 256, 232
+    split = jaxmi.evaluate(J, T, V)
+    assert used == set(devices), used
+    observables.points = original
+    one = observables.points(*jax.device_put((J, T, V), devices[0]))
+    for name in ("current", "conductance", "spin", "density_matrix"):
+        assert np.array_equal(getattr(split, name), getattr(one, name)), name
+    # under the user's jit: one call, the same values
+    traced = jax.jit(lambda j: jaxmi.conductance(j, T, V))(J)
+    assert np.array_equal(traced, one.conductance)
+
+    model = jaxmi.Model(spin=1, mu0=0.2)
+    n = 300  # 5 blocks of 64 -> pieces of 128, 128, 44
+    split = jaxmi.evaluate(J[:n], 0.3 * T[:n], V[:n], model=model)
+    one = family.points(*jax.device_put((J[:n], 0.3 * T[:n], V[:n], model), devices[0]))
+    for name in ("current", "conductance", "spin", "density_matrix"):
+        assert np.array_equal(getattr(split, name), getattr(one, name)), name
+    print("ok")
+"""
+
+
+def test_split_over_four_devices_gives_the_bits_of_one_call():
+    # Pieces are whole blocks of the compiled loop, so every point meets the same arithmetic.
+    assert _python(SPLIT, "--xla_force_host_platform_device_count=4").strip() == "ok"
+
+
+def test_host_device_count_before_and_after_jax_starts():
+    out = _python(
+        """
+        import warnings
+        import jaxmi
+        assert jaxmi.set_host_device_count(3) == 3
+        import jax
+        assert len(jax.devices("cpu")) == 3
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            assert jaxmi.set_host_device_count(2) == 3  # too late: warns, keeps 3
+            assert jaxmi.set_host_device_count() == 3  # the default asks for nothing new
+        print(len(caught), caught[0].category.__name__)
+        """
+    )
+    assert out.split() == ["1", "RuntimeWarning"]
+
+
+def test_host_device_count_default_keeps_xla_flags_and_else_takes_the_cores():
+    code = """
+        import jaxmi, jax
+        print(jaxmi.set_host_device_count(), len(jax.devices("cpu")))
+    """
+    flags = "--xla_cpu_enable_fast_math=false --xla_force_host_platform_device_count=2"
+    assert _python(code, flags).split() == ["2", "2"]
+    n = usable_cores()
+    assert _python(code).split() == [str(n), str(n)]
+
+
+@pytest.mark.parametrize("bad", [0, -2, 1.5, True, "2"])
+def test_host_device_count_rejects_bad_counts(bad):
+    before = os.environ.get("XLA_FLAGS")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ConfigError, match="positive integer"):
+            set_host_device_count(bad)
+    assert os.environ.get("XLA_FLAGS") == before
