@@ -1,6 +1,7 @@
-"""Batches split over devices (jaxmi.devices): the same bits as one call, and the host device
-count set before JAX starts. A test process has the device count it was started with, so the
-multi-device cases run in a child process with XLA_FLAGS set, as a user's would."""
+"""Batches split over devices (jaxmi.devices): the same bits as one call; the host device
+count set before JAX starts; one observable alone: the same bits as all of them. A test process
+has the device count it was started with, so the multi-device cases run in a child process with
+XLA_FLAGS set, as a user's would."""
 
 from __future__ import annotations
 
@@ -10,9 +11,11 @@ import sys
 import textwrap
 import warnings
 
+import numpy as np
 import pytest
 
-from jaxmi import ConfigError, set_host_device_count
+import jaxmi
+from jaxmi import ConfigError, Model, bench, set_host_device_count
 from jaxmi.devices import usable_cores
 
 
@@ -35,22 +38,23 @@ def _python(code: str, xla_flags: str | None = None) -> str:
 SPLIT = """
     import jax, numpy as np
     import jaxmi
-    from jaxmi import bench, family, observables
+    from jaxmi import api, bench, family, observables
 
     devices = jax.local_devices()
     assert len(devices) == 4, devices
     used = set()
-    original = observables.points
+    original = api._paper_fields
 
-    def recording(J, T, V, config):
+    def recording(J, T, V, config, fields):
         used.update(J.devices())
-        return original(J, T, V, config)
+        return original(J, T, V, config, fields)
 
-    observables.points = recording  # the api looks it up at call time
+    api._paper_fields = recording  # looked up at call time
     J, T, V = bench.sample(1000)  # 8 blocks of 128 -> pieces of 256, 256, 256, 232
     split = jaxmi.evaluate(J, T, V)
     assert used == set(devices), used
-    observables.points = original
+    api._paper_fields = original
+    assert np.array_equal(jaxmi.conductance(J, T, V), split.conductance)
     one = observables.points(*jax.device_put((J, T, V), devices[0]))
     for name in ("current", "conductance", "spin", "density_matrix"):
         assert np.array_equal(getattr(split, name), getattr(one, name)), name
@@ -110,3 +114,15 @@ def test_host_device_count_rejects_bad_counts(bad):
         with pytest.raises(ConfigError, match="positive integer"):
             set_host_device_count(bad)
     assert os.environ.get("XLA_FLAGS") == before
+
+
+@pytest.mark.parametrize("model", [None, Model(spin=1, mu0=0.2)], ids=["paper", "spin-1 gated"])
+def test_one_observable_has_the_bits_of_evaluate(model):
+    # conductance() and current() compile only their own output (faster); their values must be
+    # those of evaluate(), to the bit, so that which function a user calls does not matter.
+    J, T, V = bench.sample(300)
+    T = 0.3 * T
+    out = jaxmi.evaluate(J, T, V, model=model)
+    assert np.array_equal(jaxmi.conductance(J, T, V, model=model), out.conductance)
+    assert np.array_equal(jaxmi.current(J, T, V, model=model), out.current)
+    assert np.array_equal(jaxmi.spin(J, T, V, model=model), out.spin)
