@@ -283,7 +283,9 @@ def run_direct(quick: bool) -> dict:
     compile_s["split"] = time.perf_counter() - t0
     items["split"] = (public, inputs)
     say(f"gradients (interleaved with the conductance), n = {n}")
-    med = bench.interleaved(items, rounds=5)
+    times = bench.interleaved_times(items, rounds=9)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    best = {k: min(v) for k, v in times.items()}
     plain_g = np.asarray(items["conductance"][0](*items["conductance"][1]))
     _, dg_high = bench.timed(
         bench.direct_gradient(bench.HIGH, "jacfwd"), *(x[:64] for x in inputs), repeat=1
@@ -310,7 +312,9 @@ def run_direct(quick: bool) -> dict:
         "n": n,
         "compile_s": compile_s["split"],
         "points_per_s": n / med["split"],
+        "best_points_per_s": n / best["split"],
         "conductance_points_per_s_same_rounds": n / med["conductance"],
+        "conductance_best_points_per_s": n / best["conductance"],
         "speedup": med["conductance"] / med["split"],
         "bitwise_equal_to_one_device": bool(np.array_equal(split_g, plain_g)),
         "err_vs_reference": ref_error(split_g),
@@ -661,7 +665,9 @@ def markdown(res: dict) -> str:
             f"| jaxmi.conductance: the batch split over {sp['devices']} devices (numpy in, "
             "checks and transfers included) | "
             f"{DEFAULT.order} ({DEFAULT.nodes}) | {sp['n']:.0e} | {fmt(sp['points_per_s'], '.3g')} "
-            f"= {sp['speedup']:.2g} x one device in the same rounds | "
+            f"= {sp['speedup']:.2g} x one device in the same rounds (best rounds: "
+            f"{fmt(sp['best_points_per_s'], '.3g')} vs "
+            f"{fmt(sp['conductance_best_points_per_s'], '.3g')}) | "
             f"{fmt(sp['points_per_s'] / plain, '.2g')} | {fmt(sp['points_per_s'] / strict, '.2g')} "
             f"| {sp['compile_s']:.1f} | {fmt(sp['err_vs_reference'], '.1e')} ({same}) |"
         )
@@ -798,7 +804,7 @@ def targets(res: dict) -> list[dict]:
         {
             "target": "direct >= 1e5 conductance points/s at the default order",
             "measured": f"{best:.3g} points/s (jaxmi.conductance, batch {sp['n']:.0e} over "
-            f"{sp['devices']} devices){one}",
+            f"{sp['devices']} devices; best round {sp['best_points_per_s']:.3g}){one}",
             "met": best >= 1e5,
         },
         {

@@ -88,11 +88,12 @@ def compiled(fn, *args):
     return c, args, time.perf_counter() - t0
 
 
-def interleaved(items: dict, rounds: int = 5) -> dict:
-    """Median seconds per call of several compiled calls, timed in turn round by round.
+def interleaved_times(items: dict, rounds: int = 5) -> dict:
+    """Seconds of every call of several compiled calls, timed in turn round by round.
 
     ``items``: name -> (compiled, args). On a shared machine the load drifts; timing the
     variants round-robin exposes them to the same drift, so that their ratio is meaningful.
+    Returns name -> list of ``rounds`` times.
     """
     import jax
 
@@ -102,7 +103,12 @@ def interleaved(items: dict, rounds: int = 5) -> dict:
             t0 = time.perf_counter()
             jax.block_until_ready(c(*args))
             times[k].append(time.perf_counter() - t0)
-    return {k: statistics.median(v) for k, v in times.items()}
+    return times
+
+
+def interleaved(items: dict, rounds: int = 5) -> dict:
+    """Median seconds per call of :func:`interleaved_times`, per name."""
+    return {k: statistics.median(v) for k, v in interleaved_times(items, rounds).items()}
 
 
 def cost(fn, *args) -> dict:

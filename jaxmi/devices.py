@@ -4,7 +4,7 @@ XLA:CPU runs one program on one device with limited intra-op parallelism: on 2 c
 path keeps ~1.4 of them busy. With one host device per core
 (``--xla_force_host_platform_device_count``, which must be set before JAX starts its CPU
 backend) and a batch split into one contiguous piece per device, every core runs its own copy of
-the same single-device program (docs/performance.md: 1.5-1.7x on 2 cores).
+the same single-device program (docs/performance.md: 1.1-1.5x on 2 cores).
 
 The split never changes a result: pieces are whole multiples of the program's own block, so each
 point goes through the same compiled arithmetic as in one call (tests/test_devices.py checks the

@@ -17,14 +17,20 @@ TINY = bench.BenchSizes(n_direct=64, n_pairs=6, n_j=40, n_accuracy=4, repeat=2)
 
 def test_bench_tiny():
     r = bench.run_bench(TINY)
-    for key in ("direct_points_per_s", "gradient_points_per_s", "factorized_points_per_s"):
+    for key in (
+        "direct_points_per_s",
+        "all_devices_points_per_s",
+        "gradient_points_per_s",
+        "factorized_points_per_s",
+    ):
         assert math.isfinite(r[key]) and r[key] > 0, key
+    assert r["all_devices_same_values"]  # the public call gives the one-device bits
     assert math.isclose(r["gradient_ratio"], r["gradient_points_per_s"] / r["direct_points_per_s"])
     assert r["direct_max_rel_error"] <= 1e-10
     assert r["factorized_max_rel_error"] <= 1e-10
     assert r["accuracy_points"] == 16 and r["nodes"] == Config().nodes
     table = bench.format_bench(r)
-    for row in ("device", "direct conductance", "gradient w.r.t. J", "factorized grid", "accuracy"):
+    for row in ("device", "direct", "jaxmi.conductance", "gradient", "factorized", "accuracy"):
         assert row in table
 
 
