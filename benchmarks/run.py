@@ -11,7 +11,7 @@ One run on this machine measures, with the same inputs and in the same process:
 * the stationary-state step alone on the same 4x4 Liouvillian: QuTiP 5 ``steadystate`` (optional
   extra ``bench``; the row is skipped with a note if QuTiP is missing), numpy ``lstsq``,
   mpmath (the reference's) and jaxmi's own 2x2 reduced solve;
-* jaxmi direct path (``observables.points``) at orders 8-24 and batch sizes 1e2-1e5, the
+* jaxmi direct path (``observables.points``) at orders 8-24 and batch sizes 1e2-1e6, the
   conductance alone and its gradient w.r.t. J (``vmap(grad)`` and ``vmap(jacfwd)``);
 * jaxmi factorized path (``observables.grid_arrays``), 100 (T, V) pairs x 1e5 J, compute only;
 * scaling against nJ, the number of pairs and the order (log-log PNGs in docs/figures/), a
@@ -242,7 +242,7 @@ def run_direct(quick: bool) -> dict:
     high_vs_ref = ref_error(g_high)
     rows = []
     n_main = 2_048 if quick else 10_240  # a multiple of observables.DIRECT_BLOCK
-    sizes = [100, 1_000, n_main] if quick else [100, 1_000, n_main, 100_000]
+    sizes = [100, 1_000, n_main] if quick else [100, 1_000, n_main, 100_000, 1_000_000]
     configs = [(o, n_main) for o in ORDERS] + [(DEFAULT.order, n) for n in sizes if n != n_main]
     for order, n in configs:
         cfg = Config(order=order)
