@@ -204,6 +204,10 @@ def evaluate(
         :class:`jaxmi.observables.Observables`; with J of shape (4, 1, 3), T of shape (5,) and
         V scalar, ``current`` has shape (4, 5), ``spin`` (4, 5, 3), ``density_matrix``
         (4, 5, d, d), d = 2S + 1.
+
+    With several local devices (e.g. one per core after :func:`jaxmi.set_host_device_count`)
+    a concrete batch is split into one piece per device, with the same values to the bit; under
+    a user's ``jit``, ``grad`` or ``vmap`` it is one call.
     """
     return Observables(**_fields(J, T, V, model, config, Observables._fields))
 

@@ -1,7 +1,7 @@
 """Using every core of a CPU node: one JAX host device per core, and batches split over devices.
 
 XLA:CPU runs one program on one device with limited intra-op parallelism: on 2 cores the direct
-path keeps ~1.4 of them busy. With one host device per core
+path keeps ~1.4-1.7 of them busy. With one host device per core
 (``--xla_force_host_platform_device_count``, which must be set before JAX starts its CPU
 backend) and a batch split into one contiguous piece per device, every core runs its own copy of
 the same single-device program (docs/performance.md: 1.1-1.5x on 2 cores).

@@ -100,10 +100,19 @@ def test_host_device_count_default_keeps_xla_flags_and_else_takes_the_cores():
         import jaxmi, jax
         print(jaxmi.set_host_device_count(), len(jax.devices("cpu")))
     """
-    flags = "--xla_cpu_enable_fast_math=false --xla_force_host_platform_device_count=2"
-    assert _python(code, flags).split() == ["2", "2"]
+    flag = "--xla_force_host_platform_device_count"
+    assert _python(code, f"{flag}=2").split() == ["2", "2"]
     n = usable_cores()
     assert _python(code).split() == [str(n), str(n)]
+    # Other flags are kept, the count is replaced (JAX is not started: the made-up flag is safe).
+    out = _python(
+        """
+        import os, jaxmi
+        print(jaxmi.set_host_device_count(3), os.environ["XLA_FLAGS"])
+        """,
+        f"--xla_made_up_flag=7 {flag}=2",
+    )
+    assert out.split() == ["3", "--xla_made_up_flag=7", f"{flag}=3"]
 
 
 @pytest.mark.parametrize("bad", [0, -2, 1.5, True, "2"])
