@@ -139,17 +139,14 @@ def _prepare(
 
 
 @functools.partial(jax.jit, static_argnames=("config", "fields"))
-def _paper_fields(J: Array, T: Array, V: Array, config: Config, fields: tuple[str, ...]) -> dict:
+def _direct(J: Array, T: Array, V: Array, model: Model | None, config: Config, fields) -> dict:
     # Only the fields asked for leave the program: XLA then drops the rest (the conductance
     # alone runs ~1.3x faster than all four observables on one CPU device, with the same bits;
     # spin alone would differ from evaluate's in the last bits, so spin and rho come from all).
-    out = observables.points(J, T, V, config)
-    return {f: getattr(out, f) for f in fields}
-
-
-@functools.partial(jax.jit, static_argnames=("config", "fields"))
-def _family_fields(J, T, V, model: Model, config: Config, fields: tuple[str, ...]) -> dict:
-    out = family.points(J, T, V, model, config)
+    if model is None:
+        out = observables.points(J, T, V, config)
+    else:
+        out = family.points(J, T, V, model, config)
     return {f: getattr(out, f) for f in fields}
 
 
@@ -164,19 +161,12 @@ def _fields(
     """The observables ``fields`` of the direct path, broadcast shapes (see :func:`evaluate`)."""
     model = _model(model)
     J, T, V, shape = _prepare(J, T, V, model, config)
-    if model is None:
-        out = _over_devices(
-            lambda j, t, v: _paper_fields(j, t, v, config, fields),
-            (J, T, V),
-            observables.DIRECT_BLOCK,
-        )
-    else:
-        out = _over_devices(
-            lambda j, t, v, m: _family_fields(j, t, v, m, config, fields),
-            (J, T, V),
-            family.BLOCK,
-            (model,),
-        )
+    out = _over_devices(
+        lambda j, t, v, m: _direct(j, t, v, m, config, fields),
+        (J, T, V),
+        observables.DIRECT_BLOCK if model is None else family.BLOCK,
+        (model,),
+    )
     return {f: x.reshape(*shape, *x.shape[1:]) for f, x in out.items()}
 
 

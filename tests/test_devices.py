@@ -43,17 +43,17 @@ SPLIT = """
     devices = jax.local_devices()
     assert len(devices) == 4, devices
     used = set()
-    original = api._paper_fields
+    original = api._direct
 
-    def recording(J, T, V, config, fields):
+    def recording(J, T, V, model, config, fields):
         used.update(J.devices())
-        return original(J, T, V, config, fields)
+        return original(J, T, V, model, config, fields)
 
-    api._paper_fields = recording  # looked up at call time
+    api._direct = recording  # looked up at call time
     J, T, V = bench.sample(1000)  # 8 blocks of 128 -> pieces of 256, 256, 256, 232
     split = jaxmi.evaluate(J, T, V)
     assert used == set(devices), used
-    api._paper_fields = original
+    api._direct = original
     assert np.array_equal(jaxmi.conductance(J, T, V), split.conductance)
     one = observables.points(*jax.device_put((J, T, V), devices[0]))
     for name in ("current", "conductance", "spin", "density_matrix"):
