@@ -237,6 +237,14 @@ TABLE = [
         ["run", "{spec}", "--chunk", "many"],
         "argument --chunk: must be a positive integer, got 'many'",
     ),
+    (
+        "cluster scheme",
+        GOOD,
+        ["run", "{spec}", "--cluster", "bogus://x"],
+        "--cluster 'bogus://x': the scheme 'bogus://' is not supported, only tcp:// (allowed: "
+        "local, local:N, a scheduler address tcp://HOST:PORT (or HOST:PORT), or a cluster file "
+        "FILE.toml)",
+    ),
     ("unknown option", GOOD, ["run", "{spec}", "--fast"], "unrecognized arguments: --fast"),
     ("unknown command", None, ["fly"], "argument COMMAND: invalid choice: 'fly'"),
     ("info missing file", None, ["info", "{tmp}/none.h5"], "{tmp}/none.h5: no such file"),

@@ -254,11 +254,13 @@ def load_file(path: str) -> Target:
         in_flight = _int(path, data, "in_flight", "", None, 1)
     if "address" in data:
         address = data["address"]
-        if not isinstance(address, str) or not _is_address(address):
+        problem = _address_problem(address) if isinstance(address, str) else ""
+        if problem is not None:
             raise _fail(
                 path,
                 "address",
-                f'must be a scheduler address "tcp://HOST:PORT", got {_show(address)}',
+                f'must be a scheduler address "tcp://HOST:PORT", got {_show(address)}'
+                + (f" ({problem})" if problem else ""),
             )
         return Target("address", address=address, path=path, in_flight=in_flight)
     kind = given[0]
@@ -266,16 +268,40 @@ def load_file(path: str) -> Target:
     return Target("jobqueue", jobqueue=job, path=path, in_flight=in_flight)
 
 
-def _is_address(text: str) -> bool:
-    return bool(re.match(r"^[a-z]+://\S+$", text) or re.match(r"^[\w.\-]+:\d+$", text))
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://(.*)$")
+_HOST_PORT = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.\-]+):(\d+)$")
+#: What ``--cluster`` accepts, for the messages.
+_ALLOWED = (
+    "allowed: local, local:N, a scheduler address tcp://HOST:PORT (or HOST:PORT), or a cluster "
+    "file FILE.toml"
+)
+
+
+def _address_problem(text: str) -> str | None:
+    """None if ``text`` is a scheduler address jaxmi can connect to, ``tcp://HOST:PORT`` or
+    ``HOST:PORT`` (port 1..65535), else what is wrong with it (a phrase). Only tcp: dask's
+    tls:// needs credentials jaxmi does not pass, and its other schemes need extra packages."""
+    rest = text
+    m = _SCHEME.match(text)
+    if m is not None:
+        if m.group(1) != "tcp":
+            return f"the scheme {m.group(1) + '://'!r} is not supported, only tcp://"
+        rest = m.group(2)
+    hp = _HOST_PORT.match(rest)
+    if hp is None:
+        return "expected HOST:PORT after tcp://, e.g. tcp://10.0.0.5:8786"
+    if not 1 <= int(hp.group(2)) <= 65535:
+        return f"port {hp.group(2)} is outside 1..65535"
+    return None
 
 
 def parse_target(text: str) -> Target:
-    """The value of ``--cluster``: ``local``, ``local:N``, a scheduler address or a ``.toml``
-    cluster file.
+    """The value of ``--cluster``: ``local``, ``local:N``, a scheduler address
+    (``tcp://HOST:PORT`` or ``HOST:PORT``) or a ``.toml`` cluster file.
 
     Raises:
-        ClusterError: one line saying what was given and what is allowed.
+        ClusterError: one line saying what was given and what is allowed (e.g. an address with
+            another scheme than tcp://, or without a port).
     """
     if text == "local" or text.startswith("local:"):
         n = text[len("local:") :] if text != "local" else ""
@@ -286,8 +312,11 @@ def parse_target(text: str) -> Target:
         return Target("local", workers=int(n) if n else None)
     if text.endswith(".toml") or os.path.isfile(text):
         return load_file(text)
-    if _is_address(text):
-        return Target("address", address=text)
+    if "://" in text or _HOST_PORT.match(text):
+        problem = _address_problem(text)
+        if problem is None:
+            return Target("address", address=text)
+        raise ClusterError(f"--cluster {text!r}: {problem} ({_ALLOWED})")
     raise ClusterError(
         "--cluster must be local, local:N, a scheduler address (tcp://HOST:PORT) or a cluster "
         f"file (.toml), got {text!r}"
