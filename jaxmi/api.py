@@ -159,6 +159,7 @@ def _fields(
     fields: tuple[str, ...],
 ) -> dict:
     """The observables ``fields`` of the direct path, broadcast shapes (see :func:`evaluate`)."""
+    config = _config.check_config(config)
     model = _model(model)
     J, T, V, shape = _prepare(J, T, V, model, config)
     out = _over_devices(
@@ -188,12 +189,18 @@ def evaluate(
         model: the member of the model family (:class:`jaxmi.Model`: impurity spin, exchange
             form, Fermi level mu0, texture); default (None or ``Model()``): the paper's model,
             on its own fast path. Any other model runs the general path (jaxmi.family).
-        config: quadrature options.
+        config: quadrature options, a :class:`jaxmi.Config`.
 
     Returns:
         :class:`jaxmi.observables.Observables`; with J of shape (4, 1, 3), T of shape (5,) and
         V scalar, ``current`` has shape (4, 5), ``spin`` (4, 5, 3), ``density_matrix``
         (4, 5, d, d), d = 2S + 1.
+
+    Raises:
+        DomainError: J, T or V not finite, T < 0, wrong shapes, or ``model`` not a Model.
+        ConfigError: ``config`` is not a :class:`jaxmi.Config` (as for every public function
+            with ``config=``: :func:`jaxmi.config.check_config`).
+        PrecisionError: float64 is off.
 
     With several local devices (e.g. one per core after :func:`jaxmi.set_host_device_count`)
     a concrete batch is split into one piece per device, with the same values to the bit; under
@@ -282,6 +289,7 @@ def evaluate_grid(
         and combined with all J; agrees with :func:`evaluate` to ~1e-15.
     """
     _check_precision()
+    config = _config.check_config(config)
     model = _model(model)
     J, T, V = _as_real("J", J), _as_real("T", T), _as_real("V", V)
     tail = _j_tail(model)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import numbers
+from collections.abc import Mapping
 
 from jaxmi.errors import ConfigError
 
@@ -83,3 +84,24 @@ class Config:
     def nodes(self) -> int:
         """Total number of quadrature nodes per (T, V) pair."""
         return self.order * (self.window_panels + self.tail_panels)
+
+
+def check_config(config) -> Config:
+    """``config`` itself if it is a :class:`Config`: the one check of the ``config=`` argument of
+    every public function (a dict would reach ``jax.jit`` as an unhashable static argument).
+
+    Raises:
+        ConfigError: ``config`` is not a Config; the message shows the Config to write instead,
+            e.g. ``use jaxmi.Config(order=16)`` for ``{"order": 16}``.
+    """
+    if isinstance(config, Config):
+        return config
+    names = [f.name for f in dataclasses.fields(Config)]
+    hint = f"jaxmi.Config(...) with options {', '.join(names)}"
+    if isinstance(config, Mapping) and all(isinstance(k, str) for k in config):
+        unknown = [k for k in config if k not in names]
+        if unknown:
+            hint += f" ({unknown[0]!r} is not one)"
+        else:
+            hint = "jaxmi.Config(" + ", ".join(f"{k}={v!r}" for k, v in config.items()) + ")"
+    raise ConfigError(f"config must be a jaxmi.Config, got {type(config).__name__}; use {hint}")

@@ -243,6 +243,7 @@ def model(
         >>> [round(float(x), 6) for x in g]  # Eq. 14 with Jy = 0, Jz = Jx: 1 - Jx^2/2
         [0.98, 0.98]
     """
+    config = _config.check_config(config)
     fam, defaults = _family_of(model)
     allowed = PARAMETERS + fam.names
     unknown = [k for k in params if k not in allowed]
@@ -1203,6 +1204,7 @@ def fit(
             non-identifiable free parameters (``n`` with a coupling, E0_meV with the texture's
             energy scale, or a null direction of the Jacobian at the start), an unsupported
             model, or no more data points than free parameters.
+        ConfigError: ``config`` is not a :class:`jaxmi.Config`.
 
     Example:
         >>> import numpy as np, jaxmi.fitting
@@ -1214,6 +1216,7 @@ def fit(
         >>> [round(r.params[k], 6) for k in ("Jx", "Jz")], r.converged
         ([0.3, 0.6], True)
     """
+    config = _config.check_config(config)
     data = _check_data(T_K, V_mV, G, G_err)
     kT_max = units.KB_MEV_PER_K * float(data.T_K.max())
     eV_floor = float(np.abs(data.V_mV).max()) / (2 * _config.V_MAX)

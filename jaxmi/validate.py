@@ -20,7 +20,7 @@ import dataclasses
 
 import numpy as np
 
-from jaxmi.config import Config
+from jaxmi.config import Config, check_config
 
 #: Couplings of the linear-response checks (as tests/test_linear_response.py): isotropic, the
 #: four cases of Fig. 2, easy axis/plane, generic, zeros in every position, near-isotropic.
@@ -173,6 +173,9 @@ def run_validation(config: Config | None = None) -> list[Row]:
 
     Args:
         config: quadrature options to validate (default ``Config()``).
+
+    Raises:
+        ConfigError: ``config`` is neither None nor a :class:`jaxmi.Config`.
     """
     import jax
     import jax.numpy as jnp
@@ -180,7 +183,7 @@ def run_validation(config: Config | None = None) -> list[Row]:
     import jaxmi
     from jaxmi import analytic
 
-    config = Config() if config is None else config
+    config = Config() if config is None else check_config(config)
     b = _Batch()
 
     # Eqs. 13, 14: exact in linear response, every coupling x several T, V = 0.

@@ -175,6 +175,40 @@ def test_bad_config_clear_error():
         jaxmi.Config(order=1)
 
 
+def test_config_must_be_a_config():
+    # A dict (or anything else) as config= is one ConfigError saying what to write instead,
+    # from every public function with config= (jax.jit would say "Non-hashable static
+    # arguments"), before anything is computed.
+    import jaxmi.fitting
+    from jaxmi.validate import run_validation
+
+    J, T, V = [0.25, 0.25, 0.25], 0.1, 0.0
+    want = "config must be a jaxmi.Config, got dict; use jaxmi.Config(order=16)"
+    calls = [
+        lambda c: jaxmi.conductance(J, T, V, config=c),
+        lambda c: jaxmi.current(J, T, V, config=c),
+        lambda c: jaxmi.spin(J, T, V, config=c),
+        lambda c: jaxmi.density_matrix(J, T, V, config=c),
+        lambda c: jaxmi.evaluate(J, T, V, config=c),
+        lambda c: jaxmi.evaluate_grid([J], [T], [V], config=c),
+        lambda c: jaxmi.fit([1.0, 2.0], None, [1.0, 1.0], free="J", fix={"E0_meV": 1}, config=c),
+        lambda c: jaxmi.fitting.model({"J": 0.2, "E0_meV": 10.0}, [4.0], [0.0], config=c),
+        lambda c: run_validation(c),
+    ]
+    for call in calls:
+        with pytest.raises(jaxmi.ConfigError) as info:
+            call({"order": 16})
+        assert str(info.value) == want
+    with pytest.raises(
+        jaxmi.ConfigError,
+        match=r"got dict; use jaxmi.Config\(\.\.\.\) with "
+        r"options order, .* \('nodes' is not one\)$",
+    ):
+        jaxmi.conductance(J, T, V, config={"nodes": 16})
+    with pytest.raises(jaxmi.ConfigError, match=r"^config must be a jaxmi.Config, got int; use "):
+        jaxmi.conductance(J, T, V, config=16)
+
+
 def _run(code: str, **env) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-c", code],
