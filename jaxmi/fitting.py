@@ -783,18 +783,26 @@ def read_csv(path) -> Data:
 
     Columns (by header name, any order): ``T`` (kelvin, > 0), ``V`` (millivolt; optional, 0
     when absent), ``G`` (e^2/h), ``G_err`` (optional, one standard deviation, > 0). Blank lines
-    and lines starting with ``#`` are skipped.
+    and lines starting with ``#`` are skipped. The file is UTF-8 text (a byte-order mark is
+    allowed).
 
     Raises:
         FitError: one line naming the file, the line number and the column, e.g.
-            ``data.csv: line 7, column G: not a number: 'n/a'``.
+            ``data.csv: line 7, column G: not a number: 'n/a'``; or the file cannot be read or
+            is not UTF-8.
     """
     path = str(path)
     try:
-        with open(path, newline="") as fh:
-            text = fh.read()
+        with open(path, "rb") as fh:
+            raw = fh.read()
     except OSError as err:
         raise FitError(f"{path}: cannot read: {err.strerror or err}") from None
+    try:
+        text = raw.decode("utf-8-sig")  # a spreadsheet's byte-order mark is not part of "T"
+    except UnicodeDecodeError as err:
+        raise FitError(
+            f"{path}: is not UTF-8 text (byte {err.start}); save the table as UTF-8 CSV"
+        ) from None
     rows = [
         (i, row)
         for i, row in enumerate(csv.reader(text.splitlines()), start=1)

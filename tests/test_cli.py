@@ -118,7 +118,8 @@ values = [0.0]
 TV = "values = [0.1, 0.2]"
 
 # (id, spec text or None (no spec file written), CLI arguments, text the one line must contain)
-# {spec} is the spec path, {out} the pre-existing output file, {tmp} the test directory.
+# {spec} is the spec path, {out} the pre-existing output file, {tmp} the test directory. A
+# (name, text) pair instead of the spec text writes another input: ("bad.csv", ...) is {csv}.
 TABLE = [
     ("missing spec", None, ["run", "{spec}"], "{spec}: cannot read the spec file"),
     ("not TOML", "[T\nvalues = 1", ["run", "{spec}"], "{spec}: is not valid TOML"),
@@ -249,6 +250,12 @@ TABLE = [
     ("unknown command", None, ["fly"], "argument COMMAND: invalid choice: 'fly'"),
     ("info missing file", None, ["info", "{tmp}/none.h5"], "{tmp}/none.h5: no such file"),
     ("info non-jaxmi", None, ["info", "{out}"], "{out}: is not an HDF5 file"),
+    (
+        "fit CSV not UTF-8",
+        ("bad.csv", b"\xff\xfeT,G\n"),
+        ["fit", "{csv}", "--free", "Jx,Jz", "--fix", "E0_meV=10"],
+        "{csv}: is not UTF-8 text (byte 0); save the table as UTF-8 CSV",
+    ),
 ]
 
 
@@ -267,14 +274,15 @@ def jaxmi_file(tmp_path_factory, cli_env):  # noqa: F811
 def test_bad_input(case, text, args, expected, tmp_path, cli_env, jaxmi_file):  # noqa: F811
     # Each malformed spec or argument: non-zero exit, exactly one line on stderr that names the
     # file/key/argument, no traceback, nothing on stdout, pre-existing files byte-identical.
-    spec = tmp_path / "bad.toml"
+    name, text = text if isinstance(text, tuple) else ("bad.toml", text)
+    spec, csv = tmp_path / "bad.toml", tmp_path / "bad.csv"
     if isinstance(text, bytes):
-        spec.write_bytes(text)
+        (tmp_path / name).write_bytes(text)
     elif text is not None:
-        spec.write_text(text)
+        (tmp_path / name).write_text(text)
     out = tmp_path / "precious.h5"
     out.write_bytes(b"precious bytes, not HDF5\n")
-    fields = {"spec": spec, "out": out, "tmp": tmp_path, "jaxmi_out": jaxmi_file}
+    fields = {"spec": spec, "csv": csv, "out": out, "tmp": tmp_path, "jaxmi_out": jaxmi_file}
     before = {p: p.read_bytes() for p in (out, jaxmi_file)}
 
     proc = run_cli([a.format(**fields) for a in args], cli_env, cwd=tmp_path)
@@ -287,7 +295,7 @@ def test_bad_input(case, text, args, expected, tmp_path, cli_env, jaxmi_file):  
     for p, content in before.items():
         assert p.read_bytes() == content
     assert sorted(x.name for x in tmp_path.iterdir()) == sorted(
-        ["precious.h5"] + (["bad.toml"] if text is not None else [])
+        ["precious.h5"] + ([name] if text is not None else [])
     )
     with h5py.File(jaxmi_file, "r") as f:
         assert int(f.attrs["complete"]) == 1

@@ -184,8 +184,11 @@ def test_near_degenerate_pair_is_reported():
     assert any(n.startswith("near-degenerate: J and E0_meV") for n in r.notes)
 
 
-def _write(path: Path, text: str) -> Path:
-    path.write_text(text)
+def _write(path: Path, text: str | bytes) -> Path:
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text)
     return path
 
 
@@ -199,6 +202,7 @@ BAD_CSV = [
     ("T,G,G_err\n5,0.98,0\n", r"line 2, column G_err: must be > 0, got 0"),
     ("T,G\n", r"no data rows after the header"),
     ("", r"empty file"),
+    (b"\xff\xfeT,G\n", r"is not UTF-8 text \(byte 0\); save the table as UTF-8 CSV"),
 ]
 
 
@@ -209,6 +213,11 @@ def test_bad_csv_is_one_line_naming_row_and_column(tmp_path, text, message):
         F.read_csv(path)
     msg = str(e.value)
     assert msg.startswith(f"{path}: ") and "\n" not in msg
+
+
+def test_csv_with_a_byte_order_mark(tmp_path):
+    path = _write(tmp_path / "data.csv", "\ufeffT,G\n5,0.98\n")
+    assert F.read_csv(path).G.tolist() == [0.98]
 
 
 def test_bad_arrays_and_too_few_points():
