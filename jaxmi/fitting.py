@@ -652,6 +652,22 @@ def _residuals_and_jacobian(
     return r(p_free), jax.jacfwd(r)(p_free)
 
 
+def _optimistix():
+    """The optimistix module (the solver of the paper path; an optional extra).
+
+    Raises:
+        FitError: it cannot be imported; the message names ``pip install 'jaxmi[fit]'``.
+    """
+    try:
+        import optimistix
+    except ImportError as err:
+        raise FitError(
+            f"fitting needs optimistix, which cannot be imported ({err}); install it with: "
+            "pip install 'jaxmi[fit]' (or pip install optimistix)"
+        ) from None
+    return optimistix
+
+
 @functools.partial(jax.jit, static_argnames=("config", "rtol", "atol", "max_steps", "family"))
 def _solve(
     z0: Array,
@@ -664,8 +680,7 @@ def _solve(
     family: _Family | None = None,
 ) -> tuple[Array, Array, Array]:
     """Levenberg-Marquardt from z0. Returns (z, successful, number of steps)."""
-    import optimistix as optx
-
+    optx = _optimistix()
     solver = optx.LevenbergMarquardt(rtol=rtol, atol=atol)
     sol = optx.least_squares(
         _solver_residuals,
@@ -1211,7 +1226,8 @@ def fit(
         FitError: bad data (naming the index), unknown or contradictory parameter choices,
             non-identifiable free parameters (``n`` with a coupling, E0_meV with the texture's
             energy scale, or a null direction of the Jacobian at the start), an unsupported
-            model, or no more data points than free parameters.
+            model, or no more data points than free parameters; optimistix is not
+            installed (the paper's model needs it).
         ConfigError: ``config`` is not a :class:`jaxmi.Config`.
 
     Example:
@@ -1234,6 +1250,8 @@ def fit(
         free, start, fix, bounds, e0_floor, model, e0_floor_family=e0_floor_family, config=config
     )
     family = prob.family
+    if family is None:
+        _optimistix()  # before anything is compiled
     n_points, k = data.G.shape[0], len(prob.free)
     if n_points <= k:
         raise FitError(

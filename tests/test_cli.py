@@ -330,3 +330,39 @@ def test_core_does_not_import_sweep_or_h5py():
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+
+
+# --- fit: mistakes found before the fit starts ---------------------------------------------------
+
+#: A valid fit input: 4 points of G(T) for 2 free couplings (E0 fixed).
+FIT_CSV = "T,G\n5,0.98\n10,0.97\n20,0.96\n30,0.95\n"
+FIT_ARGS = ["--free", "Jx,Jz", "--fix", "E0_meV=10"]
+
+
+def test_fit_without_optimistix_is_one_line(tmp_path, cli_env):  # noqa: F811
+    # optimistix missing (simulated: None in sys.modules makes its import fail): one FitError
+    # naming the extra, exit 2, before anything is compiled or written.
+    data = tmp_path / "data.csv"
+    data.write_text(FIT_CSV)
+    code = (
+        "import sys; sys.modules['optimistix'] = None\n"
+        "from jaxmi.cli import main\n"
+        f"sys.exit(main({['fit', str(data), *FIT_ARGS, '-o', str(tmp_path / 'f.json')]!r}))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        env=cli_env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.startswith(
+        "jaxmi: error: fitting needs optimistix, which cannot be imported"
+    )
+    assert proc.stderr.endswith(
+        "install it with: pip install 'jaxmi[fit]' (or pip install optimistix)\n"
+    )
+    assert [p.name for p in tmp_path.iterdir()] == ["data.csv"]
