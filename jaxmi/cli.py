@@ -20,6 +20,9 @@ import time
 
 EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130
+#: stdout closed by its reader (``jaxmi info F.h5 | head -1``): 128 + SIGPIPE, the status a
+#: shell reports for a program the signal ends, as 130 is 128 + SIGINT.
+EXIT_BROKEN_PIPE = 141
 
 
 class _Parser(argparse.ArgumentParser):
@@ -224,7 +227,35 @@ def _info(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``jaxmi`` script; returns the exit status."""
+    """Entry point of the ``jaxmi`` script; returns the exit status.
+
+    A stdout closed by its reader (``jaxmi info F.h5 | head -1``) ends any command quietly with
+    :data:`EXIT_BROKEN_PIPE`: nothing on stderr, and stdout then points at /dev/null so that
+    Python's final flush does not fail again (the recipe of the Python docs, "Note on SIGPIPE"
+    in the signal module).
+    """
+    try:
+        try:
+            return _main(argv)
+        finally:
+            sys.stdout.flush()  # a broken pipe surfaces here, not at interpreter exit
+    except BrokenPipeError:
+        _discard_stdout()
+        return EXIT_BROKEN_PIPE
+
+
+def _discard_stdout() -> None:
+    """Point file descriptor 1 (if stdout has one) at /dev/null."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # replaced by a test harness, or closed
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
+
+
+def _main(argv: list[str] | None) -> int:
     from jaxmi.errors import JaxmiError
 
     parser = _parser()

@@ -13,7 +13,7 @@ import h5py
 import numpy as np
 import pytest
 import xarray as xr
-from sweep_helpers import SWEEPS, cli_env, run_cli  # noqa: F401 (fixture)
+from sweep_helpers import SWEEPS, cli_env, jaxmi_command, run_cli  # noqa: F401 (fixture)
 
 import jaxmi
 from jaxmi.sweep.run import LineProgress, TqdmProgress
@@ -299,6 +299,29 @@ def test_bad_input(case, text, args, expected, tmp_path, cli_env, jaxmi_file):  
     )
     with h5py.File(jaxmi_file, "r") as f:
         assert int(f.attrs["complete"]) == 1
+
+
+def test_closed_stdout_ends_quietly(jaxmi_file, tmp_path, cli_env):  # noqa: F811
+    # `jaxmi info F.h5 | head -1`: the reader has gone before jaxmi writes (here a pipe whose
+    # read end is closed before the command starts, so every write fails): exit status 141
+    # (128 + SIGPIPE), nothing on stderr. main() handles it for every command.
+    import os
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        proc = subprocess.run(
+            [*jaxmi_command(), "info", str(jaxmi_file)],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            env=cli_env,
+            cwd=tmp_path,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        os.close(write_end)
+    assert (proc.returncode, proc.stderr) == (141, "")
 
 
 def test_unwritable_directory(tmp_path, cli_env):  # noqa: F811
