@@ -279,7 +279,7 @@ def plot_lines(sw: Sweep, output: str, *, x: str, q: str, log: str | None = None
         ax.set_xscale("log")
     if "y" in log:
         ax.set_yscale("log" if positive else "symlog")
-    if 1 < shown <= 16 or (shown == 1 and ax.lines[0].get_label()):
+    if 1 < shown <= 16 or (shown == 1 and not ax.lines[0].get_label().startswith("_")):
         ax.legend(fontsize="small", title=None if shown == total else f"{shown} of {total}")
     ax.grid(alpha=0.3)
     ax.set_title(_title(sw), fontsize="medium")
