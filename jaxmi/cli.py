@@ -317,7 +317,13 @@ def _add_view_commands(sub) -> None:
         "scale for two swept axes (e.g. dG/dT over Jz/Jx and T).",
     )
     pl.add_argument("file", metavar="OUT.h5")
-    pl.add_argument("-o", "--output", metavar="FILE.png", help="default: OUT.png")
+    pl.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE.png",
+        help="default: OUT.png; any format matplotlib writes, by extension (.pdf, .svg, ...)",
+    )
+    pl.add_argument("--overwrite", action="store_true", help=_OVERWRITE_PICTURE)
     axes = ("J", "T", "V", "u", "mu0", "scale", "exponent")
     pl.add_argument("--x", choices=axes, help="horizontal axis")
     pl.add_argument("--y", choices=axes, help="vertical axis: draw a map")
@@ -340,6 +346,13 @@ def _add_view_commands(sub) -> None:
         help="keep the HDF5 files here (reused if complete); default a temporary directory",
     )
     f.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    f.add_argument("--overwrite", action="store_true", help=_OVERWRITE_PICTURE)
+
+
+_OVERWRITE_PICTURE = (
+    "replace an existing picture that jaxmi did not write (without it only a picture carrying "
+    "jaxmi's stamp is replaced)"
+)
 
 
 def _validate(args) -> int:
@@ -365,6 +378,7 @@ def _plot(args) -> int:
         y=args.y,
         quantity_name=args.quantity,
         log=None if args.log is None else ("" if args.log == "none" else args.log),
+        overwrite=args.overwrite,
     )
     print(f"wrote {out}")
     return 0
@@ -378,7 +392,10 @@ def _figures(args) -> int:
     from jaxmi.sweep import run as run_mod
 
     progress = run_mod.NoProgress() if args.quiet else run_mod.LineProgress(sys.stderr)
-    for out in plot.make_figures(args.output, data_dir=args.data_dir, progress=progress):
+    figures = plot.make_figures(
+        args.output, data_dir=args.data_dir, progress=progress, overwrite=args.overwrite
+    )
+    for out in figures:
         print(f"wrote {out}")
     return 0
 

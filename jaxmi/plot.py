@@ -1,9 +1,12 @@
 """Figures: sweep files (``jaxmi plot``), the paper's Fig. 2 and Fig. 3 (``jaxmi figures``), fits.
 
-The only module that imports matplotlib (an optional extra: ``pip install "jaxmi[plot]"``); it
+The module that draws with matplotlib (an optional extra: ``pip install "jaxmi[plot]"``); it
 is imported inside the functions that draw, and its absence is a one-line
 :class:`jaxmi.errors.JaxmiError` with the install command. Sweep pictures are drawn on
-``matplotlib.figure.Figure`` objects (no pyplot state, no display needed).
+``matplotlib.figure.Figure`` objects (no pyplot state, no display needed). Every picture is
+written by :func:`jaxmi.outputs.save_figure`: stamped ``jaxmi <version>`` in its metadata, and
+never over a file jaxmi did not write unless ``overwrite=True``
+(:func:`jaxmi.outputs.check_output`, also called before the work starts).
 
 * :func:`plot_file` draws a sweep file with a default view chosen by its axes
   (:func:`default_view`); :func:`read_sweep` reads one.
@@ -26,13 +29,10 @@ from pathlib import Path
 
 import numpy as np
 
+from jaxmi import outputs
 from jaxmi.errors import JaxmiError
+from jaxmi.outputs import MISSING_MATPLOTLIB
 from jaxmi.sweep import store
-
-MISSING_MATPLOTLIB = (
-    "plotting needs matplotlib, which is not installed: pip install 'jaxmi[plot]' "
-    "(or pip install matplotlib)"
-)
 
 #: What each quantity of a sweep is called on an axis (with its unit).
 LABELS = {
@@ -197,12 +197,8 @@ def default_view(sw: Sweep) -> tuple[str, str | None, str]:
 # --- drawing sweep files ------------------------------------------------------------------------
 
 
-def _save(fig, output: str) -> str:
-    try:
-        fig.savefig(output, dpi=_DPI)
-    except OSError as err:
-        raise JaxmiError(f"{output}: cannot write the picture: {err.strerror or err}") from None
-    return output
+def _save(fig, output: str, overwrite: bool) -> str:
+    return outputs.save_figure(fig, output, dpi=_DPI, overwrite=overwrite)
 
 
 def _title(sw: Sweep) -> str:
@@ -220,7 +216,9 @@ def _pick(n: int) -> np.ndarray:
     return np.unique(np.linspace(0, n - 1, min(n, _MAX_LINES)).round().astype(int))
 
 
-def plot_lines(sw: Sweep, output: str, *, x: str, q: str, log: str | None = None) -> str:
+def plot_lines(
+    sw: Sweep, output: str, *, x: str, q: str, log: str | None = None, overwrite: bool = False
+) -> str:
     """Lines of quantity ``q`` against axis ``x``, one per value of the other swept axes (at
     most 12, spread evenly; a legend says how many of how many)."""
     matplotlib, Figure = _matplotlib()
@@ -283,7 +281,7 @@ def plot_lines(sw: Sweep, output: str, *, x: str, q: str, log: str | None = None
         ax.legend(fontsize="small", title=None if shown == total else f"{shown} of {total}")
     ax.grid(alpha=0.3)
     ax.set_title(_title(sw), fontsize="medium")
-    return _save(fig, output)
+    return _save(fig, output, overwrite)
 
 
 #: A one-signed map whose magnitudes span more than this factor gets a log colour scale (with
@@ -332,7 +330,7 @@ def _draw_map(
     cbar.set_label(LABELS[q] + "  (red > 0 > blue)")
 
 
-def plot_map(sw: Sweep, output: str, *, x: str, y: str, q: str) -> str:
+def plot_map(sw: Sweep, output: str, *, x: str, y: str, q: str, overwrite: bool = False) -> str:
     """A map of quantity ``q`` over axes ``x`` and ``y`` (the third at its first value), with a
     diverging colour scale centred at 0, a labelled colour bar and the zero contour."""
     _matplotlib()
@@ -366,7 +364,7 @@ def plot_map(sw: Sweep, output: str, *, x: str, y: str, q: str) -> str:
     ax.set_title(
         _title(sw) + f"\nmap of {LABELS[q]}" + (f" {fixed}" if fixed else ""), fontsize="medium"
     )
-    return _save(fig, output)
+    return _save(fig, output, overwrite)
 
 
 def plot_file(
@@ -377,8 +375,10 @@ def plot_file(
     y: str | None = None,
     quantity_name: str | None = None,
     log: str | None = None,
+    overwrite: bool = False,
 ) -> str:
-    """Draw a sweep file to a PNG; returns the picture's path.
+    """Draw a sweep file to a PNG (or any format matplotlib writes, by the output's extension);
+    returns the picture's path.
 
     Args:
         path: the HDF5 file of a sweep.
@@ -389,10 +389,13 @@ def plot_file(
             per coupling (:func:`plot_panels`).
         quantity_name: one of :data:`QUANTITIES` (default by the file's axes).
         log: "x", "y", "xy" or "" to force log axes of a line plot (default: log-log for u).
+        overwrite: replace an existing ``output`` that jaxmi did not write (by default only a
+            picture carrying jaxmi's stamp is replaced: :func:`jaxmi.outputs.check_output`).
 
     Raises:
         JaxmiError: matplotlib is missing, the file is not a jaxmi file, or an axis or quantity
             does not exist in it (one line each).
+        StoreError: ``output`` cannot or may not be written (checked before drawing).
     """
     _matplotlib()
     sw = read_sweep(path)
@@ -403,11 +406,12 @@ def plot_file(
         x = dx if dx != y else "T"
     q = quantity_name or (dq if (x, y) == (dx, dy) else "conductance")
     output = os.fspath(output) if output is not None else str(Path(path).with_suffix(".png"))
+    outputs.check_output(output, outputs.PICTURE, overwrite=overwrite)
     if sw.model_axes:
-        return plot_panels(sw, output, x=x, y=y, q=q, log=log)
+        return plot_panels(sw, output, x=x, y=y, q=q, log=log, overwrite=overwrite)
     if y is None:
-        return plot_lines(sw, output, x=x, q=q, log=log)
-    return plot_map(sw, output, x=x, y=y, q=q)
+        return plot_lines(sw, output, x=x, q=q, log=log, overwrite=overwrite)
+    return plot_map(sw, output, x=x, y=y, q=q, overwrite=overwrite)
 
 
 # --- files with swept model parameters ---------------------------------------------------------
@@ -441,7 +445,14 @@ def _log_spaced(v: np.ndarray) -> bool:
 
 
 def plot_panels(
-    sw: Sweep, output: str, *, x: str, y: str | None, q: str, log: str | None = None
+    sw: Sweep,
+    output: str,
+    *,
+    x: str,
+    y: str | None,
+    q: str,
+    log: str | None = None,
+    overwrite: bool = False,
 ) -> str:
     """A file with swept model parameters: one panel per coupling (at most :data:`MAX_PANELS`,
     spread over J), each a map of ``q`` over (``x``, ``y``) or, without ``y``, lines of ``q``
@@ -529,7 +540,7 @@ def plot_panels(
     if len(js) < len(sw.J):
         title += f" ({len(js)} of {len(sw.J)} couplings)"
     fig.suptitle(title, fontsize="medium")
-    return _save(fig, output)
+    return _save(fig, output, overwrite)
 
 
 # --- the paper's figures ------------------------------------------------------------------------
@@ -588,7 +599,7 @@ def fig3_data(sw: Sweep, n_fine: int = 300) -> dict:
     }
 
 
-def draw_fig2(sw: Sweep, output: str) -> str:
+def draw_fig2(sw: Sweep, output: str, *, overwrite: bool = False) -> str:
     """The paper's Fig. 2: dG_L/G0 against T/vFk0 for four couplings (engine: circles), with
     Eq. 14 (exact) dashed in the same colours."""
     _, Figure = _matplotlib()
@@ -619,10 +630,10 @@ def draw_fig2(sw: Sweep, output: str) -> str:
     )
     ax.legend(fontsize="small", loc="center left", bbox_to_anchor=(0.0, 0.45))
     ax.grid(alpha=0.3)
-    return _save(fig, output)
+    return _save(fig, output, overwrite)
 
 
-def draw_fig3(sw: Sweep, output: str) -> str:
+def draw_fig3(sw: Sweep, output: str, *, overwrite: bool = False) -> str:
     """The paper's Fig. 3: the crossover dG(T, V)/dG_L(T) against u = eV/2T (log-log) with
     Eq. 18 and its two limiting laws, 1 (u << 1, Eq. 16) and (5/8)(u/pi)^4 (u >> 1, Eq. 17);
     inset: the MI polarization <Sx>/Sx^(0) with Eq. 19, where Sx^(0) = -(u/3)(pi T)^2 is
@@ -675,7 +686,7 @@ def draw_fig3(sw: Sweep, output: str) -> str:
         "<Sx> / Sx^(0), Eq. 19 dashed;\nSx^(0) = -(u/3)(pi T)^2 (corrected)", fontsize="x-small"
     )
     ins.tick_params(labelsize="x-small")
-    return _save(fig, output)
+    return _save(fig, output, overwrite)
 
 
 def find_spec(name: str) -> Path:
@@ -692,7 +703,11 @@ def find_spec(name: str) -> Path:
 
 
 def make_figures(
-    outdir: str | os.PathLike = ".", *, data_dir: str | os.PathLike | None = None, progress=None
+    outdir: str | os.PathLike = ".",
+    *,
+    data_dir: str | os.PathLike | None = None,
+    progress=None,
+    overwrite: bool = False,
 ) -> list[str]:
     """Run sweeps/fig2.toml and sweeps/fig3.toml and draw fig2.png and fig3.png in ``outdir``.
 
@@ -701,18 +716,27 @@ def make_figures(
         data_dir: where the HDF5 files go (kept; an existing complete file of the same spec is
             reused, not recomputed); default a temporary directory, removed afterwards.
         progress: a :class:`jaxmi.sweep.run.Progress` for the sweeps (default silent).
+        overwrite: replace existing PNGs that jaxmi did not write (by default only pictures
+            carrying jaxmi's stamp are replaced).
 
     Returns:
         the paths of the two PNGs.
+
+    Raises:
+        JaxmiError: matplotlib is missing, or a directory does not exist.
+        StoreError: a PNG cannot or may not be written (checked before any sweep runs).
     """
     _matplotlib()
     from jaxmi.sweep import spec as spec_mod
 
     outdir = Path(outdir)
-    if not outdir.is_dir():
-        raise JaxmiError(f"{outdir}: the output directory does not exist")
-    if data_dir is not None and not Path(data_dir).is_dir():
-        raise JaxmiError(f"{data_dir}: the data directory does not exist")
+    for what, d in (("output", outdir), ("data", data_dir)):
+        if d is not None and not Path(d).is_dir():
+            problem = "is not a directory" if Path(d).exists() else "does not exist"
+            raise JaxmiError(f"{d}: the {what} directory {problem}")
+    pictures = {name: str(outdir / f"{name}.png") for name in ("fig2", "fig3")}
+    for picture in pictures.values():
+        outputs.check_output(picture, outputs.PICTURE, overwrite=overwrite)
     specs = {name: spec_mod.load(find_spec(f"{name}.toml")) for name in ("fig2", "fig3")}
     from jaxmi.sweep.run import run_sweep
 
@@ -722,7 +746,7 @@ def make_figures(
         for name, draw in (("fig2", draw_fig2), ("fig3", draw_fig3)):
             h5 = ddir / f"{name}.h5"
             run_sweep(specs[name], output=str(h5), progress=progress)
-            out.append(draw(read_sweep(h5), str(outdir / f"{name}.png")))
+            out.append(draw(read_sweep(h5), pictures[name], overwrite=overwrite))
     return out
 
 
@@ -758,8 +782,10 @@ def _groups(result):
     return "T", d.T_K, None, None
 
 
-def fit_figure(result, path, *, title: str | None = None, points: int = 200) -> None:
-    """Write a PNG (or any format matplotlib infers from ``path``) of a fit.
+def fit_figure(
+    result, path, *, title: str | None = None, points: int = 200, overwrite: bool = False
+) -> None:
+    """Write a PNG (or any format matplotlib writes, by the extension of ``path``) of a fit.
 
     Top panel: measured G (e^2/h) with one-sigma error bars (when ``G_err`` was given) and the
     fitted model as lines; bottom panel: residuals, normalised ``(G - model) / G_err`` when
@@ -770,11 +796,15 @@ def fit_figure(result, path, *, title: str | None = None, points: int = 200) -> 
         path: output file.
         title: figure title (default: the fitted parameters).
         points: points per model curve.
+        overwrite: replace an existing ``path`` that jaxmi did not write (by default only a
+            picture carrying jaxmi's stamp is replaced).
 
     Raises:
         JaxmiError: matplotlib is not installed (with the install command).
+        StoreError: ``path`` cannot or may not be written (checked before drawing).
     """
     plt = _pyplot()
+    outputs.check_output(path, outputs.PICTURE, overwrite=overwrite, option="--plot")
     d = result.data
     xname, x, gname, g = _groups(result)
     units = {"T": "K", "V": "mV"}
@@ -828,5 +858,7 @@ def fit_figure(result, path, *, title: str | None = None, points: int = 200) -> 
         title = textwrap.fill(", ".join(parts) + f";  chi2_red = {result.chi2_reduced:.3g}", 80)
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    try:
+        outputs.save_figure(fig, path, dpi=120, overwrite=overwrite, option="--plot")
+    finally:
+        plt.close(fig)

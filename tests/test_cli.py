@@ -117,6 +117,10 @@ values = [0.0]
 """
 TV = "values = [0.1, 0.2]"
 
+#: A valid fit input: 4 points of G(T) for 2 free couplings (E0 fixed).
+FIT_CSV = "T,G\n5,0.98\n10,0.97\n20,0.96\n30,0.95\n"
+FIT_ARGS = ["--free", "Jx,Jz", "--fix", "E0_meV=10"]
+
 # (id, spec text or None (no spec file written), CLI arguments, text the one line must contain)
 # {spec} is the spec path, {out} the pre-existing output file, {tmp} the test directory. A
 # (name, text) pair instead of the spec text writes another input: ("bad.csv", ...) is {csv}.
@@ -256,6 +260,31 @@ TABLE = [
         ["fit", "{csv}", "--free", "Jx,Jz", "--fix", "E0_meV=10"],
         "{csv}: is not UTF-8 text (byte 0); save the table as UTF-8 CSV",
     ),
+    (
+        "plot unknown format",
+        None,
+        ["plot", "{jaxmi_out}", "-o", "{tmp}/user.dat"],
+        "{tmp}/user.dat: matplotlib cannot write .dat pictures (allowed: ",
+    ),
+    (
+        "plot over a non-picture",
+        None,
+        ["plot", "{jaxmi_out}", "-o", "{out}", "--overwrite"],
+        "{out}: matplotlib cannot write .h5 pictures (allowed: ",
+    ),
+    (
+        "plot without extension",
+        None,
+        ["plot", "{jaxmi_out}", "-o", "{tmp}/fig"],
+        "{tmp}/fig: has no extension to tell the picture's format (allowed: ",
+    ),
+    (
+        "plot dir missing",
+        None,
+        ["plot", "{jaxmi_out}", "-o", "{tmp}/nodir/x.png"],
+        "{tmp}/nodir/x.png: the output directory {tmp}/nodir does not exist",
+    ),
+    ("figures into a file", None, ["figures", "-o", "{out}"], "{out}: the output directory is not"),
 ]
 
 
@@ -357,10 +386,6 @@ def test_core_does_not_import_sweep_or_h5py():
 
 # --- fit: mistakes found before the fit starts ---------------------------------------------------
 
-#: A valid fit input: 4 points of G(T) for 2 free couplings (E0 fixed).
-FIT_CSV = "T,G\n5,0.98\n10,0.97\n20,0.96\n30,0.95\n"
-FIT_ARGS = ["--free", "Jx,Jz", "--fix", "E0_meV=10"]
-
 
 def test_fit_without_optimistix_is_one_line(tmp_path, cli_env):  # noqa: F811
     # optimistix missing (simulated: None in sys.modules makes its import fail): one FitError
@@ -389,3 +414,45 @@ def test_fit_without_optimistix_is_one_line(tmp_path, cli_env):  # noqa: F811
         "install it with: pip install 'jaxmi[fit]' (or pip install optimistix)\n"
     )
     assert [p.name for p in tmp_path.iterdir()] == ["data.csv"]
+
+
+# --- pictures: never over a file jaxmi did not write ---------------------------------------------
+
+
+def test_plot_replaces_only_its_own_pictures(jaxmi_file, tmp_path, capsys):
+    # An existing picture is replaced only if it carries jaxmi's stamp, or with --overwrite.
+    pytest.importorskip("matplotlib")
+    from jaxmi import outputs
+    from jaxmi.cli import main
+
+    picture = tmp_path / "p.png"
+    picture.write_bytes(b"\x89PNG\r\n\x1a\nsomeone else's picture")
+    assert main(["plot", str(jaxmi_file), "-o", str(picture)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == (
+        f"jaxmi: error: {picture}: exists and carries no jaxmi stamp; refusing to overwrite it "
+        "(use --overwrite to replace it, or -o elsewhere)\n"
+    )
+    assert picture.read_bytes() == b"\x89PNG\r\n\x1a\nsomeone else's picture"
+
+    assert main(["plot", str(jaxmi_file), "-o", str(picture), "--overwrite"]) == 0
+    assert outputs.written_by_jaxmi(picture, outputs.PICTURE)
+    assert main(["plot", str(jaxmi_file), "-o", str(picture)]) == 0  # jaxmi's own: replaced
+    assert capsys.readouterr().out == f"wrote {picture}\nwrote {picture}\n"
+
+
+def test_figures_checks_its_pictures_before_the_sweeps(tmp_path, cli_env):  # noqa: F811
+    # `jaxmi figures` refuses a fig3.png it did not write before running any sweep.
+    pytest.importorskip("matplotlib")
+    figs, data = tmp_path / "figs", tmp_path / "data"
+    figs.mkdir()
+    data.mkdir()
+    (figs / "fig3.png").write_bytes(b"precious")
+    proc = run_cli(["figures", "-o", figs, "--data-dir", data, "-q"], cli_env)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr == (
+        f"jaxmi: error: {figs / 'fig3.png'}: exists and carries no jaxmi stamp; refusing to "
+        "overwrite it (use --overwrite to replace it, or -o elsewhere)\n"
+    )
+    assert (figs / "fig3.png").read_bytes() == b"precious"
+    assert [p.name for p in figs.iterdir()] == ["fig3.png"] and not list(data.iterdir())
