@@ -436,7 +436,17 @@ def _add_fit_command(sub) -> None:
     f.add_argument("--starts", type=_positive_int, default=1, metavar="N", help="starts (1)")
     f.add_argument("--seed", type=int, default=0, help="seed of the extra starts (0)")
     f.add_argument("-o", "--output", metavar="OUT.json", help="write the result as JSON")
-    f.add_argument("--plot", metavar="FIG.png", help="data, fit and residuals (matplotlib)")
+    f.add_argument(
+        "--plot",
+        metavar="FIG.png",
+        help="data, fit and residuals (matplotlib; any format it writes, by extension)",
+    )
+    f.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace existing -o/--plot files that jaxmi did not write (without it only a "
+        "jaxmi fit result or a picture carrying jaxmi's stamp is replaced)",
+    )
 
 
 def _fit(args) -> int:
@@ -460,6 +470,7 @@ def _fit(args) -> int:
             plot=args.plot,
             spin=args.spin,
             texture=args.texture,
+            overwrite=args.overwrite,
         )
     print(result.summary())
     for path in (args.output, args.plot):

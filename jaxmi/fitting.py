@@ -39,6 +39,7 @@ import fractions
 import functools
 import json
 import math
+import os
 import warnings
 from collections.abc import Mapping, Sequence
 from typing import NamedTuple
@@ -53,9 +54,9 @@ from jax import Array
 from jaxmi import api as _api
 from jaxmi import config as _config
 from jaxmi import family as _family  # noqa: F401  (loaded before the first trace)
-from jaxmi import units
+from jaxmi import outputs, units
 from jaxmi.config import Config
-from jaxmi.errors import FitError, FitWarning, JaxmiError
+from jaxmi.errors import FitError, FitWarning, JaxmiError, StoreError
 from jaxmi.model import Model, Polynomial, PowerLaw
 
 #: Parameter names (``J`` is the isotropic alternative to ``Jx, Jy, Jz``).
@@ -1006,12 +1007,15 @@ class FitResult:
         fit_figure(self, path, **kwargs)
 
     def to_json(self) -> dict:
-        """The JSON document written by ``jaxmi fit -o``: keys ``params``, ``stderr``,
-        ``correlation``, ``chi2_reduced``, ``converged``, ``n_points``, plus ``free``, ``chi2``,
-        ``dof``, ``weighted``, ``n_steps``, ``starts``, ``notes``, ``units`` and ``model``.
-        Non-finite numbers are written as null. Beyond the paper's model (or with mu0_meV or a
-        texture parameter named) also ``model_family``: :attr:`model_description`."""
+        """The JSON document written by ``jaxmi fit -o``: keys ``jaxmi_format``
+        (``"jaxmi-fit/1"``: how jaxmi recognises its own result before replacing a file),
+        ``params``, ``stderr``, ``correlation``, ``chi2_reduced``, ``converged``, ``n_points``,
+        plus ``free``, ``chi2``, ``dof``, ``weighted``, ``n_steps``, ``starts``, ``notes``,
+        ``units`` and ``model``. Non-finite numbers are written as null. Beyond the paper's
+        model (or with mu0_meV or a texture parameter named) also ``model_family``:
+        :attr:`model_description`."""
         out = {
+            "jaxmi_format": outputs.FIT_FORMAT,
             "params": {k: _json_float(v) for k, v in self.params.items()},
             "stderr": {k: _json_float(v) for k, v in self.stderr.items()},
             "correlation": {
@@ -1602,11 +1606,21 @@ def fit_file(
     model: Model | None = None,
     spin: str | float | None = None,
     texture: str | None = None,
+    overwrite: bool = False,
 ) -> FitResult:
     """:func:`read_csv`, :func:`fit`, then write the JSON document (``output``) and the figure
     (``plot``). ``start``, ``fix`` and ``bounds`` may be given as the command line's strings
     (``"Jx=0.3,Jz=0.5"``, ``"Jx=0:1,E0_meV=2:"``); the model as ``model`` or as the command
-    line's ``spin`` and ``texture`` (:func:`model_from_options`)."""
+    line's ``spin`` and ``texture`` (:func:`model_from_options`).
+
+    Both outputs are checked before the fit starts (:func:`jaxmi.outputs.check_output`): an
+    existing file is replaced only if it is a jaxmi fit result (``output``) or a picture jaxmi
+    stamped (``plot``), or with ``overwrite``.
+
+    Raises:
+        FitError: as :func:`read_csv` and :func:`fit`; ``output`` and ``plot`` are one file.
+        StoreError: an output cannot or may not be written.
+    """
     data = read_csv(path)
     if isinstance(start, str) or start is None:
         start = parse_values(start, "--start")
@@ -1623,10 +1637,7 @@ def fit_file(
         elif free is not None:
             names += list(free)
         model = model_from_options(spin, texture, names)
-    if plot is not None:
-        from jaxmi.plot import _pyplot
-
-        _pyplot()  # fail before fitting if matplotlib is missing
+    _check_outputs(output, plot, overwrite)
     result = fit(
         data.T_K,
         data.V_mV,
@@ -1642,14 +1653,33 @@ def fit_file(
         model=model,
     )
     if output is not None:
-        try:
-            with open(output, "w") as fh:
-                json.dump(result.to_json(), fh, indent=2)
-                fh.write("\n")
-        except OSError as err:
-            raise FitError(f"{output}: cannot write: {err.strerror or err}") from None
+        _write_json(result, output, overwrite)
     if plot is not None:
         from jaxmi.plot import fit_figure
 
-        fit_figure(result, plot)
+        fit_figure(result, plot, overwrite=overwrite)
     return result
+
+
+def _check_outputs(output, plot, overwrite: bool) -> None:
+    """Fail before the fit if matplotlib is missing or an output may not be written."""
+    if plot is not None:
+        from jaxmi.plot import _pyplot
+
+        _pyplot()
+        outputs.check_output(plot, outputs.PICTURE, overwrite=overwrite, option="--plot")
+    if output is not None:
+        outputs.check_output(output, outputs.FIT, overwrite=overwrite)
+    if plot is not None and output is not None:
+        if os.path.realpath(output) == os.path.realpath(plot):
+            raise FitError(f"{plot}: the JSON result (-o) and the figure (--plot) are one file")
+
+
+def _write_json(result: FitResult, output, overwrite: bool) -> None:
+    outputs.check_output(output, outputs.FIT, overwrite=overwrite)  # again: the fit took time
+    try:
+        with open(output, "w") as fh:
+            json.dump(result.to_json(), fh, indent=2)
+            fh.write("\n")
+    except OSError as err:
+        raise StoreError(f"{output}: cannot write: {err.strerror or err}") from None

@@ -261,6 +261,43 @@ TABLE = [
         "{csv}: is not UTF-8 text (byte 0); save the table as UTF-8 CSV",
     ),
     (
+        "fit plot dir missing",
+        ("bad.csv", FIT_CSV),
+        ["fit", "{csv}", *FIT_ARGS, "--plot", "{tmp}/nodir/x.png"],
+        "{tmp}/nodir/x.png: the output directory {tmp}/nodir does not exist",
+    ),
+    (
+        "fit output dir missing",
+        ("bad.csv", FIT_CSV),
+        ["fit", "{csv}", *FIT_ARGS, "-o", "{tmp}/nodir/x.json"],
+        "{tmp}/nodir/x.json: the output directory {tmp}/nodir does not exist",
+    ),
+    (
+        "fit output under a file",
+        ("bad.csv", FIT_CSV),
+        ["fit", "{csv}", *FIT_ARGS, "-o", "{out}/x.json"],
+        "{out}/x.json: {out} is not a directory",
+    ),
+    (
+        "fit output is a directory",
+        ("bad.csv", FIT_CSV),
+        ["fit", "{csv}", *FIT_ARGS, "-o", "{tmp}", "--overwrite"],
+        "{tmp}: is a directory, not an output file",
+    ),
+    (
+        "fit output not a fit result",
+        ("bad.csv", FIT_CSV),
+        ["fit", "{csv}", *FIT_ARGS, "-o", "{out}"],
+        "{out}: exists and is not a jaxmi fit result; refusing to overwrite it (use --overwrite "
+        "to replace it, or -o elsewhere)",
+    ),
+    (
+        "fit outputs one file",
+        ("bad.csv", FIT_CSV),
+        ["fit", "{csv}", *FIT_ARGS, "-o", "{tmp}/f.png", "--plot", "{tmp}/f.png"],
+        "{tmp}/f.png: the JSON result (-o) and the figure (--plot) are one file",
+    ),
+    (
         "plot unknown format",
         None,
         ["plot", "{jaxmi_out}", "-o", "{tmp}/user.dat"],

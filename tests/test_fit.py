@@ -33,7 +33,7 @@ import pytest
 pytest.importorskip("optimistix")
 
 import jaxmi  # noqa: E402
-from jaxmi import units  # noqa: E402
+from jaxmi import outputs, units  # noqa: E402
 from jaxmi.errors import FitError, FitWarning  # noqa: E402
 
 # The module (``jaxmi.fit`` is the function, exported from it).
@@ -269,6 +269,7 @@ def test_cli_round_trip(tmp_path):
     rows = "".join(f"{t:.4f},{g:.7f},{SIGMA}\n" for t, g in zip(T, G, strict=True))
     data = _write(tmp_path / "data.csv", "# synthetic G(T)\nT,G,G_err\n" + rows)
     out, fig = tmp_path / "fit.json", tmp_path / "fit.png"
+    out.write_text("an older file that is not a fit result\n")  # replaced: --overwrite
     proc = _cli(
         [
             "fit",
@@ -287,6 +288,7 @@ def test_cli_round_trip(tmp_path):
             out,
             "--plot",
             fig,
+            "--overwrite",
         ],
         tmp_path,
     )
@@ -301,6 +303,10 @@ def test_cli_round_trip(tmp_path):
         assert abs(doc["params"][k] - truth[k]) <= 4 * doc["stderr"][k]
     assert doc["correlation"]["Jx"]["Jx"] == 1.0
     assert fig.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and fig.stat().st_size > 10_000
+    # Both carry jaxmi's mark, so the same command without --overwrite may replace them.
+    assert doc["jaxmi_format"] == "jaxmi-fit/1"
+    assert outputs.written_by_jaxmi(out, outputs.FIT)
+    assert outputs.written_by_jaxmi(fig, outputs.PICTURE)
 
 
 @pytest.mark.parametrize(
