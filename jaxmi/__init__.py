@@ -41,6 +41,7 @@ from jaxmi.errors import (  # noqa: E402
     PrecisionError,
     SpecError,
     StoreError,
+    WriteError,
 )
 
 if TYPE_CHECKING:
@@ -106,6 +107,7 @@ __all__ = [
     "PrecisionError",
     "SpecError",
     "StoreError",
+    "WriteError",
     "analytic",
     "conductance",
     "current",

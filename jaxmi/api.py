@@ -40,7 +40,9 @@ def _as_real(name: str, x: ArrayLike) -> Array:
     return jnp.asarray(x, dtype=float)
 
 
-def _check_precision() -> None:
+def check_precision() -> None:
+    """Raise PrecisionError unless JAX computes in float64 (also for sweeps, before a file is
+    created)."""
     if not jax.config.jax_enable_x64:
         raise PrecisionError(
             "jaxmi needs float64 (JAX_ENABLE_X64 is off): the T^4 effect of an isotropic "
@@ -65,20 +67,14 @@ def _check_values(
             raise DomainError(f"T must be >= 0 (units of vF*k0), got {t[idx]} at index {idx}")
     if _is_concrete(T) and _is_concrete(V):
         t, v = np.broadcast_arrays(np.asarray(T), np.asarray(V))
-        u = np.where(t > 0, np.abs(v) / (2 * np.where(t > 0, t, 1.0)), 0.0)
         t_max = _config.T_MAX if model is None else _config.family_t_max(config)
-        outside = (t > t_max) | (np.abs(v) > _config.V_MAX) | (u > _config.U_MAX)
+        mu0 = None
         if model is not None:
             mu0 = np.abs(np.asarray(model.mu0)) if _is_concrete(model.mu0) else 0.0
-            outside = outside | (mu0 > _config.FAMILY_MU0_MAX)
+        outside = _config.outside_domain(t, v, t_max=t_max, mu0=mu0)
         if outside.any():
             warnings.warn(
-                f"{int(outside.sum())} point(s) outside the validated domain T <= {t_max},"
-                f" |V| <= {_config.V_MAX}, |V|/2T <= {_config.U_MAX} (or T = 0)"
-                f"{'' if model is None else f', |mu0| <= {_config.FAMILY_MU0_MAX}'}: the default "
-                "quadrature is not checked there; raise Config(order=...) "
-                f"{'' if model is None else 'or Config(family_tail_panels=...) '}"
-                "and compare (docs/accuracy.md)",
+                _config.domain_warning(int(outside.sum()), t_max, family=model is not None),
                 AccuracyWarning,
                 stacklevel=4,
             )
@@ -118,7 +114,7 @@ def _check_j_shape(J: Array, tail: tuple[int, ...], lead: str = "...") -> None:
 def _prepare(
     J: ArrayLike, T: ArrayLike, V: ArrayLike, model: Model | None, config: Config
 ) -> tuple[Array, Array, Array, tuple]:
-    _check_precision()
+    check_precision()
     J, T, V = _as_real("J", J), _as_real("T", T), _as_real("V", V)
     tail = _j_tail(model)
     _check_j_shape(J, tail)
@@ -288,7 +284,7 @@ def evaluate_grid(
         Observables with leading shape (nJ, nP). The energy integrals are computed once per pair
         and combined with all J; agrees with :func:`evaluate` to ~1e-15.
     """
-    _check_precision()
+    check_precision()
     config = _config.check_config(config)
     model = _model(model)
     J, T, V = _as_real("J", J), _as_real("T", T), _as_real("V", V)

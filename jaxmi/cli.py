@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import shlex
 import signal
 import sys
 import time
@@ -78,6 +79,17 @@ def _parser() -> argparse.ArgumentParser:
         metavar="N",
         help="points per compute chunk (overrides [numerics].chunk; resume with the same N)",
     )
+    r.add_argument(
+        "--force",
+        action="store_true",
+        help="run even when the pre-flight estimates that the grid does not fit this machine's "
+        "memory or the output its disk's free space",
+    )
+    r.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the pre-flight estimate (points, chunks, disk, memory) and stop",
+    )
     r.add_argument("-q", "--quiet", action="store_true", help="no progress and no summary")
     r.add_argument(
         "--cluster",
@@ -121,9 +133,20 @@ def _enable_compilation_cache() -> None:
 
 
 def _run(args) -> int:
+    from jaxmi.errors import WriteError
     from jaxmi.sweep import spec as spec_mod
 
     spec = spec_mod.load(args.spec)  # validate before importing JAX
+    from jaxmi.sweep import budget
+
+    # Refuse a sweep that cannot fit before JAX starts (run_sweep checks again, as cheaply).
+    output = args.output if args.output is not None else spec.default_output()
+    n_devices = os.cpu_count() or 1
+    if args.dry_run:
+        est = budget.preflight(spec, args.chunk, output, n_devices=n_devices, force=True)
+        print(f"{spec.path}: {est.describe()}, {budget.count(est.chunks)} chunks; output {output}")
+        return 0
+    budget.preflight(spec, args.chunk, output, n_devices=n_devices, force=args.force)
     target = None
     if args.cluster is not None:
         from jaxmi.sweep import cluster
@@ -150,6 +173,9 @@ def _run(args) -> int:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    # A file-size limit (ulimit -f) then fails the write with EFBIG, which the store reports
+    # and survives, instead of killing the process in the middle of a chunk.
+    previous[signal.SIGXFSZ] = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     try:
         with contextlib.ExitStack() as stack:
             backend = None
@@ -166,7 +192,10 @@ def _run(args) -> int:
                 progress=progress,
                 stop=lambda: bool(stop_requested),
                 backend=backend,
+                force=args.force,
             )
+    except WriteError as err:
+        raise WriteError(f"{err}: {shlex.join(['jaxmi', *sys.argv[1:]])}") from None
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

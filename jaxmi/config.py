@@ -9,6 +9,8 @@ import dataclasses
 import numbers
 from collections.abc import Mapping
 
+import numpy as np
+
 from jaxmi.errors import ConfigError
 
 #: Validated domain of the default quadrature (see docs/accuracy.md).
@@ -25,6 +27,32 @@ def family_t_max(config: Config) -> float:
     """Largest T validated for the general path at the config's tail panels (docs/accuracy.md):
     0.3 with the default 32, 0.5 from 48 on."""
     return 0.5 if config.family_tail_panels >= 48 else FAMILY_T_MAX
+
+
+def outside_domain(T, V, *, t_max: float, mu0=None):
+    """Where (T, V) (numpy arrays of one shape, vF*k0) lie outside the validated domain: T above
+    ``t_max``, |V| above V_MAX, |V|/2T above U_MAX (T = 0 is inside), and with a model family
+    member its |mu0| above FAMILY_MU0_MAX (``mu0``: a number or an array broadcasting with T;
+    None for the paper's model). Returns a bool array."""
+    T, V = np.asarray(T), np.asarray(V)
+    u = np.where(T > 0, np.abs(V) / (2 * np.where(T > 0, T, 1.0)), 0.0)
+    outside = (T > t_max) | (np.abs(V) > V_MAX) | (u > U_MAX)
+    if mu0 is not None:
+        outside = outside | (np.abs(mu0) > FAMILY_MU0_MAX)
+    return outside
+
+
+def domain_warning(n_outside: int, t_max: float, *, family: bool) -> str:
+    """The AccuracyWarning text for ``n_outside`` points outside the validated domain (the API
+    and sweeps say the same)."""
+    return (
+        f"{n_outside} point(s) outside the validated domain T <= {t_max},"
+        f" |V| <= {V_MAX}, |V|/2T <= {U_MAX} (or T = 0)"
+        f"{f', |mu0| <= {FAMILY_MU0_MAX}' if family else ''}: the default "
+        "quadrature is not checked there; raise Config(order=...) "
+        f"{'or Config(family_tail_panels=...) ' if family else ''}"
+        "and compare (docs/accuracy.md)"
+    )
 
 
 @dataclasses.dataclass(frozen=True)

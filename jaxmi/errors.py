@@ -30,6 +30,12 @@ class StoreError(JaxmiError, OSError):
     """An output file cannot be written, resumed or read as asked."""
 
 
+class WriteError(StoreError):
+    """A chunk (or the run's record) could not be written: disk full, I/O error, file-size limit.
+    The chunk is not recorded, the file stays consistent, and the same run resumes it once the
+    cause is gone."""
+
+
 class ClusterError(JaxmiError, RuntimeError):
     """A sweep cannot run on a cluster as asked: a malformed cluster file or ``--cluster`` value
     (file and key named), the optional extra missing (``pip install 'jaxmi[cluster]'``), or a

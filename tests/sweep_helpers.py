@@ -78,7 +78,7 @@ SLOW_SPEC = """
     num = 60
     [u]
     start = 0.1
-    stop = 10
+    stop = 3
     num = 6
     spacing = "log"
     [numerics]

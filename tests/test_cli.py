@@ -44,14 +44,17 @@ def test_fig2_matches_eq14(tmp_path, cli_env):  # noqa: F811
     eq14 = np.asarray(jaxmi.analytic.eq14_linear_conductance(J[:, None, :], T[None, :]))
     assert np.all(np.abs(g / eq14 - 1) <= 1e-10)
 
-    # Running it again is a no-op; `jaxmi info` summarises the file.
+    # Running it again is a no-op that leaves the file untouched (bytes and mtime); `jaxmi info`
+    # summarises the file.
+    before = (out.read_bytes(), out.stat().st_mtime_ns)
     again = run_cli(["run", SWEEPS / "fig2.toml", "-o", out, "--quiet"], cli_env)
     assert again.returncode == 0 and again.stdout == again.stderr == ""
+    assert (out.read_bytes(), out.stat().st_mtime_ns) == before
     info = run_cli(["info", out], cli_env)
     assert info.returncode == 0, info.stderr
     assert info.stdout.startswith(f"{out}: jaxmi sweep, complete\n  dims: J 4, T 60, V 1")
     assert "J cases: isotropic, Jz>Jx, Jz=Jx, Jx only" in info.stdout
-    assert "quadrature_order: 16" in info.stdout and "runs: 2" in info.stdout
+    assert "quadrature_order: 16" in info.stdout and "runs: 1" in info.stdout
 
 
 def test_help_does_not_import_jax():

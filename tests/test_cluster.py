@@ -59,7 +59,7 @@ SMALL_SPEC = """
     stop = 0.3
     num = 6
     [u]
-    values = [0.5, 2.0, 8.0, 20.0]
+    values = [0.5, 1.0, 2.0, 3.0]
     [numerics]
     chunk = 4
 """
@@ -281,7 +281,7 @@ def test_failing_chunk_is_reported_not_recorded(tmp_path, client):
     )
     assert str(info.value).endswith(
         "chunk not written: J[0:4] (Jx 0.1..0.4, Jy 0.1..0.4, Jz 0.1..0.4), T[1:2] "
-        "(0.068..0.068), u[3:4] (20..20)"
+        "(0.068..0.068), u[3:4] (3..3)"
     )
     _, done = arrays(out)
     assert not done[7] and done.sum() < 24

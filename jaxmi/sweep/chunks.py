@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import math
 
 import jax
 import jax.numpy as jnp
@@ -29,85 +28,11 @@ import numpy as np
 
 from jaxmi import family, observables
 from jaxmi.config import FAMILY_T_MAX, Config
-from jaxmi.sweep.grid import Grid
+from jaxmi.sweep.grid import FAMILY_PAIRS, Grid, Layout, plan, plan_grid  # noqa: F401
 from jaxmi.sweep.spec import Spec
 
-#: Most energy-integral evaluations ((T, V) pairs times model points) in one chunk of the general
-#: path: its real-axis quadrature holds ~200 kB per pair while it runs (measured on XLA:CPU), so
-#: 1024 pairs keep a chunk under ~0.3 GB and ~0.5 s on one CPU core.
-FAMILY_PAIRS = 1024
 #: Tail panels of the general path above T = FAMILY_T_MAX (validated to T = 0.5; jaxmi.config).
 FAMILY_TAIL_PANELS_HOT = 48
-
-
-@dataclasses.dataclass(frozen=True)
-class Layout:
-    """Chunk layout of an output grid.
-
-    Attributes:
-        shape: the grid (nJ, nT, nV), or (nJ, <swept model parameters>, nT, nV).
-        block: the chunk, one length per dimension, each <= the grid's; chunks are numbered in
-            C order over the block counts (J block slowest).
-    """
-
-    shape: tuple[int, ...]
-    block: tuple[int, ...]
-
-    @property
-    def counts(self) -> tuple[int, ...]:
-        """Number of blocks along each dimension."""
-        return tuple(-(-n // c) for n, c in zip(self.shape, self.block, strict=True))
-
-    @property
-    def n_chunks(self) -> int:
-        return math.prod(self.counts)
-
-    @property
-    def chunk_points(self) -> int:
-        return math.prod(self.block)
-
-    def region(self, i: int) -> tuple[slice, ...]:
-        """Where chunk i's valid points go in the output."""
-        idx = np.unravel_index(i, self.counts)
-        return tuple(
-            slice(int(k) * c, min((int(k) + 1) * c, n))
-            for k, c, n in zip(idx, self.block, self.shape, strict=True)
-        )
-
-    def points(self, i: int) -> int:
-        """Number of valid points in chunk i."""
-        return math.prod(s.stop - s.start for s in self.region(i))
-
-
-def _even(n: int, budget: int) -> int:
-    """The block length <= budget that splits n into the fewest, most even blocks."""
-    budget = max(1, min(n, budget))
-    return -(-n // -(-n // budget))
-
-
-def plan(shape: tuple[int, ...], chunk: int, *, max_pairs: int | None = None) -> Layout:
-    """Choose a chunk block of about ``chunk`` points for a grid of ``shape`` (nJ, ..., nT, nV).
-
-    J gets the budget first (more J per (T, V) pair amortizes the energy integrals), then V,
-    then T, then the swept model parameters (last first); each block length splits its axis
-    evenly, so padding is small. ``max_pairs`` caps the product of the non-J block lengths (the
-    energy integrals computed per chunk; :data:`FAMILY_PAIRS` on the general path).
-    """
-    cj = _even(shape[0], chunk)
-    budget = chunk // cj
-    if max_pairs is not None:
-        budget = min(budget, max_pairs)
-    rest = []
-    for n in reversed(shape[1:]):
-        c = _even(n, budget)
-        rest.append(c)
-        budget //= c
-    return Layout(shape=tuple(shape), block=(cj, *reversed(rest)))
-
-
-def plan_grid(g: Grid, chunk: int) -> Layout:
-    """The layout of a sweep: :func:`plan`, with the pairs per chunk capped on the general path."""
-    return plan(g.shape, chunk, max_pairs=None if g.paper_path else FAMILY_PAIRS)
 
 
 def config_for(spec: Spec) -> Config:

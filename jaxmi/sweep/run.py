@@ -12,8 +12,10 @@ from __future__ import annotations
 import collections
 import dataclasses
 import json
+import math
 import sys
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from typing import Protocol, TextIO
 
@@ -21,9 +23,10 @@ import jax
 import numpy as np
 
 import jaxmi
-from jaxmi.config import Config
-from jaxmi.errors import StoreError
-from jaxmi.sweep import chunks, grid, store
+from jaxmi.api import check_precision
+from jaxmi.config import T_MAX, Config, domain_warning, family_t_max, outside_domain
+from jaxmi.errors import AccuracyWarning, StoreError
+from jaxmi.sweep import budget, chunks, grid, store
 from jaxmi.sweep.spec import Spec
 
 
@@ -272,6 +275,31 @@ class LocalBackend:
             yield handle[0], computer.result(handle)
 
 
+def _n_devices(backend) -> int:
+    """Chunks in flight at once, for the memory estimate (one per local device; a cluster's
+    workers hold theirs elsewhere, and this process holds the results of about as many)."""
+    return len(getattr(backend, "devices", ())) or 1
+
+
+def warn_outside_domain(g: grid.Grid, config: Config) -> None:
+    """One AccuracyWarning for the grid points outside the validated domain, as the API gives
+    for the same points (jaxmi.config.outside_domain)."""
+    axes = dict(g.model_axes)
+    t_max = T_MAX if g.paper_path else family_t_max(config)
+    mu0 = None
+    if not g.paper_path:
+        mu0 = axes["mu0"][:, None, None] if "mu0" in axes else g.model.mu0
+    outside = outside_domain(g.T[:, None], g.V, t_max=t_max, mu0=mu0)  # ([mu0,] T, third)
+    if not outside.any():
+        return
+    others = g.shape[0] * math.prod(len(v) for name, v in g.model_axes if name != "mu0")
+    warnings.warn(
+        domain_warning(int(outside.sum()) * others, t_max, family=not g.paper_path),
+        AccuracyWarning,
+        stacklevel=3,
+    )
+
+
 def run_sweep(
     spec: Spec,
     *,
@@ -282,6 +310,7 @@ def run_sweep(
     stop: Callable[[], bool] | None = None,
     devices=None,
     backend: Backend | None = None,
+    force: bool = False,
 ) -> Result:
     """Run (or resume) a sweep and write it to HDF5.
 
@@ -299,13 +328,19 @@ def run_sweep(
             ``LocalBackend(devices)``. Whatever computes them, this process alone writes the
             file (e.g. :class:`jaxmi.sweep.cluster.DaskBackend` on dask.distributed), so a file
             started with one backend can be finished with another.
+        force: skip the pre-flight's refusals (jaxmi.sweep.budget): run a sweep whose
+            estimated memory or file size exceeds what this machine has free.
 
     Returns:
         :class:`Result`.
 
     Raises:
-        StoreError: the output cannot be written or resumed, or a chunk produced NaN (that chunk
-            is not written; the message names it and its J/T/V ranges).
+        PrecisionError: JAX runs in float32 (nothing is created).
+        StoreError: the sweep would not fit this machine's memory or disk (nothing is created),
+            the output cannot be written or resumed, or a chunk produced NaN (that chunk is not
+            written; the message names it and its J/T/V ranges).
+        WriteError: a chunk could not be written (disk full, I/O error, file-size limit): it is
+            not recorded, and the same call resumes the file once the cause is gone.
         ClusterError: a chunk raised on a cluster worker (named the same way; not written).
     """
     progress = progress if progress is not None else NoProgress()
@@ -314,15 +349,23 @@ def run_sweep(
     elif devices is not None:
         raise TypeError("run_sweep: pass devices or backend, not both")
     path = output if output is not None else spec.default_output()
+    check_precision()  # before any file exists: float32 would write NaN or noise
+    # Pre-flight, before the grid's coordinates are built or a file is created (jaxmi.sweep.budget).
+    est = budget.preflight(spec, chunk, path, n_devices=_n_devices(backend), force=force)
+    layout = grid.plan_grid(spec, chunk if chunk is not None else spec.chunk)
     g = grid.build(spec)
-    layout = chunks.plan_grid(g, chunk if chunk is not None else spec.chunk)
     config = chunks.config_for(spec)
+    warn_outside_domain(g, config)
     device = backend.describe()
     t0 = time.perf_counter()
     computed = chunks_computed = 0
     interrupted = False
     with store.open_writer(
-        path, skeleton(spec, g, layout, config, device), overwrite=overwrite
+        path,
+        skeleton(spec, g, layout, config, device),
+        overwrite=overwrite,
+        estimate=est,
+        force=force,
     ) as w:
         w.start_run(device)
         todo = [i for i in range(layout.n_chunks) if not w.done[i]]

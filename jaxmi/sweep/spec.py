@@ -216,7 +216,10 @@ class Spec:
     def shape(self) -> tuple[int, ...]:
         """Output shape (nJ, nT, nV) (or (nJ, nT, nu)), with the lengths of the swept model
         parameters between J and T, e.g. (nJ, nmu0, nT, nV)."""
-        return (len(self.J), *(len(a) for _, a in self.model_axes), len(self.T), len(self.third))
+        # math.prod, not len(): a mistaken 1e20-point J product must reach the pre-flight's
+        # message (jaxmi.sweep.budget), not len()'s OverflowError.
+        n_j = math.prod(self.J.shape)
+        return (n_j, *(len(a) for _, a in self.model_axes), len(self.T), len(self.third))
 
     @property
     def n_points(self) -> int:

@@ -22,11 +22,19 @@ The only module that imports h5py. Layout (DESIGN.md section 4; docs/sweeps.md):
 
 Crash safety. The file skeleton is written under a temporary name and linked into place, so a
 kill during creation never leaves a half file at the target. All dataset storage is allocated
-when the skeleton is created, so a chunk write changes only raw data (no HDF5 metadata); the
-attributes that change later have fixed sizes and are rewritten in place. A chunk is written,
-flushed, then marked done and flushed again: a SIGKILL at any moment leaves a file that opens,
-in which every chunk marked done holds its final values. Values of chunks not marked done are
-undefined (not NaN-filled: that would double the bytes written).
+when the skeleton is created, with every value NaN (also the ``_FillValue`` attribute, so
+netCDF readers such as xarray agree): a point not computed yet reads as NaN with any reader,
+never as a plausible 0.0. Creating the file takes all of its disk space at once (the free space
+is checked first, :mod:`jaxmi.sweep.budget`, and then reserved with ``posix_fallocate`` before
+HDF5 writes the values), so a sweep that starts does not run out of disk later on ordinary
+filesystems. A chunk write then changes only raw data (no HDF5 metadata), straight to the file
+(no HDF5 chunk cache, whose deferred writes would report a full disk only when a handle is
+freed, too late to keep the chunk unrecorded); the attributes that change later have fixed
+sizes and are rewritten in place. A chunk is written, flushed, then marked done and flushed
+again: a SIGKILL at any moment leaves a file that opens, in which every chunk marked done holds
+its final values. A write that fails (ENOSPC on a copy-on-write filesystem, EIO, EFBIG from a
+file-size limit) raises :class:`jaxmi.errors.WriteError` at once; that chunk is not recorded,
+nothing else is written, and the file resumes where it stopped.
 
 Locking. A writer holds an exclusive ``flock`` on the file for its whole run (released by the
 kernel when the process dies, so a killed run leaves no stale lock); a second writer, or any
@@ -39,6 +47,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime
+import errno
 import fcntl
 import glob
 import json
@@ -47,8 +56,9 @@ import os
 import h5py
 import numpy as np
 
-from jaxmi.errors import StoreError
-from jaxmi.sweep.grid import Grid
+from jaxmi.errors import StoreError, WriteError
+from jaxmi.sweep import budget
+from jaxmi.sweep.grid import Grid, Layout
 
 FORMAT = "jaxmi-sweep/1"
 UNITS = {
@@ -128,11 +138,12 @@ class Skeleton:
         return self.grid.shape
 
     @property
+    def layout(self) -> Layout:
+        return Layout(shape=self.shape, block=tuple(self.block))
+
+    @property
     def n_chunks(self) -> int:
-        n = 1
-        for s, c in zip(self.shape, self.block, strict=True):
-            n *= -(-s // c)
-        return n
+        return self.layout.n_chunks
 
 
 # --- locking and creation ---------------------------------------------------------------------
@@ -221,6 +232,19 @@ def _write_skeleton(path: str, sk: Skeleton) -> None:
             v2.dims[1].attach_scale(scales["u"])
             coord_names.append("V")
 
+        # The resume record first: it lies before the data in the file.
+        g = f.create_group("sweep")
+        g.attrs["description"] = (
+            "resume record: chunks_done[i] = 1 once chunk i (C order over the blocks of "
+            "chunk_shape) is written"
+        )
+        dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+        dcpl.set_alloc_time(h5py.h5d.ALLOC_TIME_EARLY)
+        done = g.create_dataset(
+            "chunks_done", shape=(sk.n_chunks,), dtype=np.uint8, fillvalue=0, dcpl=dcpl
+        )
+        done.make_scale("chunks_done")  # its own dimension: no phony dims for netCDF readers
+
         for q in sk.quantities:
             shape, chunks, dims = sk.shape, sk.block, list(sk.grid.dims)
             if q == "spin":
@@ -234,26 +258,15 @@ def _write_skeleton(path: str, sk: Skeleton) -> None:
                 dtype=np.float64,
                 chunks=chunks,
                 fillvalue=np.nan,
-                fill_time="never",
+                fill_time="never",  # NaN is written by _fill_nan, after the space is reserved
                 dcpl=dcpl,
             )
+            ds.attrs["_FillValue"] = np.float64(np.nan)
             ds.attrs["units"] = UNITS[q]
             ds.attrs["long_name"] = LONG_NAMES[q]
             ds.attrs["coordinates"] = " ".join(coord_names)
             for k, d in enumerate(dims):
                 ds.dims[k].attach_scale(scales[d])
-
-        g = f.create_group("sweep")
-        g.attrs["description"] = (
-            "resume record: chunks_done[i] = 1 once chunk i (C order over the blocks of "
-            "chunk_shape) is written"
-        )
-        dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
-        dcpl.set_alloc_time(h5py.h5d.ALLOC_TIME_EARLY)
-        done = g.create_dataset(
-            "chunks_done", shape=(sk.n_chunks,), dtype=np.uint8, fillvalue=0, dcpl=dcpl
-        )
-        done.make_scale("chunks_done")  # its own dimension: no phony dims for netCDF readers
 
 
 def _identity_problem(path: str, f: h5py.File, sk: Skeleton) -> str | None:
@@ -277,11 +290,34 @@ def _identity_problem(path: str, f: h5py.File, sk: Skeleton) -> str | None:
             f"{path}: was started with chunks of {old_block} ({dims}) points, this run asks for "
             f"{sk.block}; resume with the same --chunk, or use --overwrite"
         )
+    return _record_problem(path, f, sk.n_chunks)
+
+
+def _record_problem(path: str, f: h5py.File, n_chunks: int) -> str | None:
+    """Why the resume record ``sweep/chunks_done`` of an open jaxmi file is unusable, or None."""
+    done = f.get("sweep/chunks_done")
+    if not isinstance(done, h5py.Dataset):
+        return f"{path}: the resume record sweep/chunks_done is missing; the file is damaged"
+    if done.shape != (n_chunks,) or done.dtype != np.uint8:
+        return (
+            f"{path}: the resume record sweep/chunks_done has shape {done.shape} and dtype "
+            f"{done.dtype}, the file's chunk shape needs ({n_chunks},) uint8; the file is damaged"
+        )
     return None
+
+
+def _n_chunks(shape: tuple[int, ...], block: tuple[int, ...]) -> int | None:
+    """Chunks of a grid of ``shape`` cut into ``block``, or None if they do not fit together."""
+    if len(shape) != len(block) or any(c < 1 for c in block):
+        return None
+    return Layout(shape=tuple(shape), block=tuple(block)).n_chunks
 
 
 class Writer:
     """An open sweep file, locked for this process. Use as a context manager.
+
+    A file whose chunks are all written is opened read-only: a rerun of a finished sweep leaves
+    it byte-identical (``start_run`` and ``finish`` then do nothing).
 
     Attributes:
         path: the file.
@@ -293,13 +329,21 @@ class Writer:
         self.path = path
         self._lock_fd = lock_fd
         self.resumed = resumed
+        self._failed = False
         try:
-            self._f = h5py.File(path, "r+", locking=False)
+            with h5py.File(path, "r", locking=False) as f:
+                self.done = f["sweep/chunks_done"][...].astype(bool)
+            self.readonly = bool(self.done.all())
+            # No raw-data chunk cache: a chunk goes to the file inside write_chunk, where a
+            # failed write raises; a cached one would fail only when its handle is freed.
+            self._f = h5py.File(path, "r" if self.readonly else "r+", locking=False, rdcc_nbytes=0)
         except OSError as err:
             os.close(lock_fd)
             raise StoreError(f"{path}: cannot open the file for writing: {err}") from None
         self._done = self._f["sweep/chunks_done"]
-        self.done = self._done[...].astype(bool)
+        self._data = {
+            name: self._f[name] for name in ("conductance", "current", "spin") if name in self._f
+        }
 
     def __enter__(self) -> Writer:
         return self
@@ -309,36 +353,91 @@ class Writer:
 
     def start_run(self, device: str) -> None:
         """Record the devices of this run (fixed-size attributes, rewritten in place)."""
+        if self.readonly:
+            return
         a = self._f.attrs
-        a.modify("device", np.bytes_(device.encode()[:96]))
-        a.modify("runs", np.int64(a["runs"] + 1))
-        self._f.flush()
+        self._checked(
+            lambda: (
+                a.modify("device", np.bytes_(device.encode()[:96])),
+                a.modify("runs", np.int64(a["runs"] + 1)),
+                self._f.flush(),
+            ),
+            "recording this run",
+        )
 
     def write_chunk(self, i: int, region: tuple[slice, ...], values: dict[str, np.ndarray]):
         """Write chunk i's values at ``region`` (one slice per dimension), flush, then mark it
-        done."""
-        for name, arr in values.items():
-            if name in self._f:
-                self._f[name][region] = arr
-        self._f.flush()
-        self._done[i] = 1
-        self._f.flush()
+        done and flush again.
+
+        Raises:
+            WriteError: the write failed (disk full, I/O error, file-size limit): chunk i is
+                not marked done, and nothing more is written to the file by this Writer.
+        """
+
+        def write():
+            for name, arr in values.items():
+                if name in self._data:
+                    self._data[name][region] = arr
+            self._f.flush()
+            self._done[i] = 1
+            self._f.flush()
+
+        self._checked(write, f"writing chunk {i}")
         self.done[i] = True
 
+    def _checked(self, action, what: str) -> None:
+        if self._failed:
+            raise StoreError(f"{self.path}: not written after an earlier write error")
+        try:
+            action()
+        except OSError as err:
+            self._failed = True
+            raise WriteError(_write_message(self.path, what, err, int(self.done.sum()))) from None
+
     def finish(self, wall_time: float) -> None:
-        """Add this run's wall time; if every chunk is done, set ``complete`` and ``finished``."""
+        """Add this run's wall time; if every chunk is done, set ``complete`` and ``finished``.
+        Does nothing on a read-only file or after a failed write (the file stays as it was
+        after its last good chunk)."""
+        if self.readonly or self._failed:
+            return
         a = self._f.attrs
-        a.modify("wall_time_s", np.float64(a["wall_time_s"] + wall_time))
-        if self.done.all():
-            a.modify("finished", np.bytes_(_now().encode()))
-            a.modify("complete", np.uint8(1))
-        self._f.flush()
+
+        def record():
+            a.modify("wall_time_s", np.float64(a["wall_time_s"] + wall_time))
+            if self.done.all():
+                a.modify("finished", np.bytes_(_now().encode()))
+                a.modify("complete", np.uint8(1))
+            self._f.flush()
+
+        self._checked(record, "recording the run's end")
 
     def close(self) -> None:
         if self._f is not None:
-            self._f.close()
-            self._f = None
-            os.close(self._lock_fd)
+            f, self._f = self._f, None
+            self._data = {}
+            self._done = None
+            try:
+                f.close()
+            except OSError:
+                if not self._failed:
+                    raise
+            finally:
+                os.close(self._lock_fd)
+
+
+def _write_message(path: str, what: str, err: OSError, kept: int) -> str:
+    """One line for a failed write: the file, the reason, the free space, what is kept."""
+    reason = os.strerror(err.errno) if err.errno else str(err).splitlines()[0]
+    directory = os.path.dirname(os.path.abspath(path))
+    try:
+        free = f"{budget.size(budget.free_disk(directory))} free in {directory}"
+    except OSError:
+        free = f"free space of {directory} unknown"
+    return (
+        f"{path}: {what} failed: {reason} ({free}); the file is consistent and keeps its {kept} "
+        "chunk(s) written before; free space (or lift the limit) and run the same command "
+        "again to resume"
+    )
 
 
 def _check_directory(path: str) -> None:
@@ -351,8 +450,51 @@ def _check_directory(path: str) -> None:
         raise StoreError(f"{path}: is a directory, not an output file")
 
 
-def _create(path: str, sk: Skeleton) -> tuple[str, int]:
-    """Write the skeleton under a temporary name (locked); returns (temporary path, its fd)."""
+_SPACE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+def _reserve(fd: int, path: str, nbytes: int, what: str) -> None:
+    """Allocate ``nbytes`` of the file behind ``fd`` (holes included) now, so that later writes
+    within them cannot fail for want of space. A filesystem without fallocate is left as is.
+
+    Raises:
+        StoreError: there is not enough space (or a quota or file-size limit says so).
+    """
+    try:
+        os.posix_fallocate(fd, 0, max(nbytes, 1))
+    except OSError as err:
+        if err.errno not in _SPACE_ERRORS:
+            return  # EOPNOTSUPP, EINVAL, ...: writes will tell (and are checked)
+        directory = os.path.dirname(os.path.abspath(path))
+        raise StoreError(
+            f"{path}: {what} needs {budget.size(nbytes)} on disk: {os.strerror(err.errno)} "
+            f"({budget.size(budget.free_disk(directory))} free in {directory}); free space, "
+            "write elsewhere with -o, or split the sweep"
+        ) from None
+
+
+def _fill_nan(path: str, sk: Skeleton) -> None:
+    """Write NaN to every value of the data sets, chunk by chunk (the space is reserved)."""
+    layout = sk.layout
+    with h5py.File(path, "r+", locking=False, rdcc_nbytes=0) as f:
+        for q in sk.quantities:
+            ds = f[q]
+            full = np.full(ds.chunks, np.nan)
+            for i in range(layout.n_chunks):
+                region = layout.region(i)
+                ds[region] = full[tuple(slice(0, r.stop - r.start) for r in region)]
+
+
+def _create(path: str, sk: Skeleton, *, reserve: int | None) -> tuple[str, int]:
+    """Write the skeleton under a temporary name (locked), its data NaN; returns (temporary
+    path, its fd).
+
+    ``reserve``: bytes to find free before HDF5 writes anything (the estimate of
+    :func:`jaxmi.sweep.budget.estimate`; None: do not check). HDF5 cannot recover from a write
+    that fails inside its metadata cache (a later close crashes the process), so the space is
+    proven first, the metadata-only skeleton is written, then the whole file is allocated and
+    only then filled with NaN.
+    """
     tmp = f"{path}.tmp-{os.getpid()}"
     try:
         fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
@@ -360,30 +502,53 @@ def _create(path: str, sk: Skeleton) -> tuple[str, int]:
         raise StoreError(f"{path}: cannot create the output file: {err.strerror}") from None
     try:
         _lock(fd)
-        _write_skeleton(tmp, sk)
-    except BaseException:
+        if reserve is not None:
+            _reserve(fd, path, reserve, "the sweep file")
+            os.ftruncate(fd, 0)
+        _write_skeleton(tmp, sk)  # sparse: metadata only, every data chunk allocated
+        _reserve(fd, path, os.fstat(fd).st_size, "the sweep file")
+        _fill_nan(tmp, sk)
+    except BaseException as err:
         os.close(fd)
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if isinstance(err, OSError) and not isinstance(err, StoreError):
+            raise StoreError(f"{path}: cannot create the output file: {err}") from None
         raise
     return tmp, fd
 
 
-def open_writer(path: str, sk: Skeleton, *, overwrite: bool = False) -> Writer:
+def open_writer(
+    path: str,
+    sk: Skeleton,
+    *,
+    overwrite: bool = False,
+    estimate: budget.Estimate | None = None,
+    force: bool = False,
+) -> Writer:
     """Open ``path`` for this sweep: create it, or resume it if it holds the same sweep.
 
     Never overwrites a file without ``overwrite``: another spec's file, a file of another jaxmi
     version or chunk shape, and any non-jaxmi file are refused. A file another process is
-    writing is refused even with ``overwrite``.
+    writing is refused even with ``overwrite``. A new file must fit the free disk space
+    (``estimate``, checked before anything is created, unless ``force``); a resumed one has its
+    space allocated before the run (files of this version have it already).
 
     Raises:
         StoreError: one line saying why, naming the path.
     """
     _check_directory(path)
     _remove_stale_temporaries(path)
+    # Space proven free before HDF5 writes: the whole file, or with force at least what HDF5
+    # writes before the values are allocated (a failed write inside HDF5 crashes it later).
+    reserve = None
+    if estimate is not None:
+        reserve = estimate.metadata_bytes if force else estimate.file_bytes
     for _attempt in range(3):
         if not os.path.exists(path):
-            tmp, fd = _create(path, sk)
+            if estimate is not None:
+                budget.check_disk(path, estimate, force=force)
+            tmp, fd = _create(path, sk, reserve=reserve)
             try:
                 os.link(tmp, path)  # atomic and never clobbers (unlike rename)
             except FileExistsError:
@@ -411,18 +576,38 @@ def open_writer(path: str, sk: Skeleton, *, overwrite: bool = False) -> Writer:
             )
         problem = _inspect(path, sk)
         if problem is None:
+            try:
+                _reserve_existing(path)
+            except BaseException:
+                os.close(fd)
+                raise
             return Writer(path, fd, resumed=True)
         if not overwrite:
             os.close(fd)
             raise StoreError(problem)
         # Replace, still holding the old file's lock so no writer can slip in meanwhile.
         try:
-            tmp, new_fd = _create(path, sk)
+            if estimate is not None:
+                budget.check_disk(path, estimate, force=force)
+            tmp, new_fd = _create(path, sk, reserve=reserve)
             os.replace(tmp, path)
         finally:
             os.close(fd)
         return Writer(path, new_fd, resumed=False)
     raise StoreError(f"{path}: the file keeps appearing and disappearing; is another run busy?")
+
+
+def _reserve_existing(path: str) -> None:
+    """Allocate the holes of a file to be resumed (none in files this version creates; a sparse
+    one would otherwise meet a full disk in the middle of the run)."""
+    st = os.stat(path)
+    if st.st_blocks * 512 >= st.st_size:
+        return
+    fd = os.open(path, os.O_RDWR)
+    try:
+        _reserve(fd, path, st.st_size, "resuming the sweep")
+    finally:
+        os.close(fd)
 
 
 def _inspect(path: str, sk: Skeleton) -> str | None:
@@ -435,7 +620,7 @@ def _inspect(path: str, sk: Skeleton) -> str | None:
         if not h5py.is_hdf5(path):
             return not_ours
         with h5py.File(path, "r", locking=False) as f:
-            if f.attrs.get("jaxmi_format") != FORMAT or "sweep/chunks_done" not in f:
+            if f.attrs.get("jaxmi_format") != FORMAT:
                 return not_ours
             return _identity_problem(path, f, sk)
     except OSError:
@@ -476,6 +661,16 @@ def summary(path: str) -> dict:
             for name in (*along_j, *model_dims, "T", third) + (("V",) if third == "u" else ()):
                 data = f[name][...]
                 coords[name] = (float(np.min(data)), float(np.max(data)))
+            block = tuple(int(x) for x in a.get("chunk_shape", ()))
+            n_chunks = _n_chunks(tuple(dims.values()), block)
+            problem = (
+                f"{path}: the chunk shape {block} does not fit the grid {tuple(dims.values())}; "
+                "the file is damaged"
+                if n_chunks is None
+                else _record_problem(path, f, n_chunks)
+            )
+            if problem is not None:
+                raise StoreError(problem)
             done = f["sweep/chunks_done"][...]
             return {
                 "path": path,
@@ -511,6 +706,8 @@ def summary(path: str) -> dict:
             }
     except StoreError:
         raise  # already says what is wrong (a StoreError is also an OSError)
+    except KeyError as err:
+        raise StoreError(f"{path}: a jaxmi sweep file without {err}; the file is damaged") from None
     except OSError as err:
         raise StoreError(f"{path}: cannot be read as HDF5: {err}") from None
 
@@ -596,8 +793,8 @@ def read_sweep(path: str | os.PathLike) -> Sweep:
         data = {q: f[q][...] for q in s["quantities"]}
         shape = tuple(s["dims"].values())
         if not s["complete"]:
-            # Values of chunks not marked done are undefined: mask them (chunks_done is in C
-            # order over the blocks of chunk_shape; store.py).
+            # Chunks not marked done read NaN, or hold the values of a write that was cut off:
+            # mask them (chunks_done is in C order over the blocks of chunk_shape).
             done = f["sweep/chunks_done"][...].astype(bool)
             block = s["chunk_shape"]
             nblocks = tuple(-(-n // c) for n, c in zip(shape, block, strict=True))
