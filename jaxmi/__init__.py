@@ -57,6 +57,7 @@ if TYPE_CHECKING:
     from jaxmi.fitting import fit
     from jaxmi.model import CustomTexture, Model, Polynomial, PowerLaw
     from jaxmi.observables import Observables
+    from jaxmi.sweep.dataset import open, run
 
 __version__ = "0.1.0"
 
@@ -74,6 +75,8 @@ _LAZY = {
     "PowerLaw": "jaxmi.model",
     "spin": "jaxmi.api",
     "Observables": "jaxmi.observables",
+    "open": "jaxmi.sweep.dataset",
+    "run": "jaxmi.sweep.dataset",
 }
 
 
@@ -115,6 +118,8 @@ __all__ = [
     "evaluate",
     "evaluate_grid",
     "fit",
+    "open",
+    "run",
     "set_host_device_count",
     "spin",
 ]

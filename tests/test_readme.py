@@ -44,3 +44,15 @@ def test_readme_model_family_example_runs():
     assert rho.shape == (3, 3)
     np.testing.assert_allclose(np.trace(rho), 1.0, atol=1e-14)
     assert np.isfinite(float(scope["dmu"].mu0))
+
+
+def test_readme_notebook_example_runs(tmp_path, monkeypatch):
+    blocks = re.findall(r"```python\n(.*?)```", README, flags=re.S)
+    monkeypatch.chdir(tmp_path)  # it writes phase.h5 in the current directory
+    scope: dict = {}
+    exec(compile(blocks[2], "README.md", "exec"), scope)  # noqa: S102
+    assert scope["ds"].conductance.dims == ("J", "T", "V")
+    assert scope["line"].dims == ("Jz", "T") and scope["line"].shape == (11, 30)
+    # On the line Jz = Jx the linear conductance is -Jx^2/2 at every T (Eq. 14).
+    np.testing.assert_allclose(scope["line"].sel(Jz=0.25).values, -(0.25**2) / 2, rtol=1e-10)
+    np.testing.assert_array_equal(scope["dG"].values.reshape(-1), scope["line"].values.reshape(-1))

@@ -92,8 +92,19 @@ def test_file_layout_u_axis(tmp_path):
             ds.V.values, 2.0 * ds.u.values[None, :] * ds.T.values[:, None]
         )
         assert list(ds.J_name.values) == ["iso", "xz", "general", "dephasing", "zero"]
-        assert ds.conductance.attrs["units"] == "e^2/h"
-        assert ds.T.attrs["units"] == "vF k0"
+        # CF: every variable and coordinate has units ("1": the engine's numbers are
+        # dimensionless), a short long_name that says the unit, a comment that explains it.
+        assert ds.attrs["Conventions"] == "CF-1.10"
+        for name in [*ds.data_vars, *ds.coords]:
+            assert ds[name].attrs["units"] == "1", name
+            assert len(ds[name].attrs["long_name"]) <= 20 and ds[name].attrs["comment"], name
+        assert ds.conductance.attrs["long_name"] == "dG / (e^2/h)"
+        assert ds.T.attrs["long_name"] == "T / vF k0"
+        # str attributes throughout (no bytes); lists of str; numbers
+        for k, v in ds.attrs.items():
+            assert not isinstance(v, bytes | np.bytes_), k
+            assert not isinstance(v, list) or all(isinstance(x, str) for x in v), k
+        assert isinstance(ds.attrs["created"], str) and isinstance(ds.attrs["device"], str)
         assert int(ds.attrs["complete"]) == 1 and ds.attrs["precision"] == "float64"
         assert ds.attrs["spec"] == s.text and ds.attrs["spec_sha256"] == s.sha256
         assert int(ds.attrs["quadrature_order"]) == 16

@@ -177,7 +177,7 @@ def test_tensor_sweep_equals_direct_path(tmp_path):
     with xr.open_dataset(out, engine="h5netcdf") as ds:
         assert ds.conductance.dims == ("J", "T", "V")
         assert ds.J_tensor.dims == ("J", "i", "j") and list(ds.i.values) == ["x", "y", "z"]
-        assert ds.J_tensor.attrs["units"] == "1 (J_ij / vF)"
+        assert ds.J_tensor.attrs["units"] == "1" and ds.J_tensor.attrs["long_name"] == "J_ij / vF"
         np.testing.assert_array_equal(ds.J_tensor.values, J)
 
 
@@ -189,7 +189,7 @@ def test_mu0_file_layout(mu0_file):
         assert ds.conductance.dims == ("J", "mu0", "T", "V")
         assert ds.spin.dims == ("J", "mu0", "T", "V", "component")
         assert {"mu0", "T", "V", "Jx", "Jy", "Jz", "J_name"} <= set(ds.conductance.coords)
-        assert ds.mu0.attrs["units"] == "vF k0"
+        assert ds.mu0.attrs["units"] == "1" and ds.mu0.attrs["long_name"] == "mu0 / vF k0"
         np.testing.assert_array_equal(ds.mu0.values, [-0.5, 0.0, 0.4])
         assert "mu0" not in ds.attrs and ds.attrs["code_path"] == "general"
         assert json.loads(ds.attrs["model"]) == {

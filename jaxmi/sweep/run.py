@@ -99,14 +99,19 @@ class LineProgress:
 
 
 class TqdmProgress:
-    """A tqdm bar on ``stream`` (points done, points/s, ETA)."""
+    """A tqdm bar on ``stream`` (points done, points/s, ETA); with ``auto`` tqdm.auto's (a
+    widget in a Jupyter notebook where ipywidgets is installed, else the text bar)."""
 
-    def __init__(self, stream: TextIO | None = None) -> None:
+    def __init__(self, stream: TextIO | None = None, *, auto: bool = False) -> None:
         self.stream = stream if stream is not None else sys.stderr
+        self.auto = auto
         self.bar = None
 
     def start(self, total: int, done: int) -> None:
-        from tqdm import tqdm
+        if self.auto:
+            from tqdm.auto import tqdm
+        else:
+            from tqdm import tqdm
 
         self.bar = tqdm(
             total=total,

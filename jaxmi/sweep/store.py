@@ -61,41 +61,59 @@ from jaxmi.sweep import budget
 from jaxmi.sweep.grid import Grid, Layout
 
 FORMAT = "jaxmi-sweep/1"
-UNITS = {
-    "conductance": "e^2/h",
-    "current": "e vF k0 / h",
-    "spin": "1 (<S_j> = Tr(S_j rho), hbar = 1)",
-    "T": "vF k0",
-    "V": "vF k0 (V means eV)",
-    "u": "1 (u = eV / 2T)",
-    "Jx": "1 (J_x / vF)",
-    "Jy": "1 (J_y / vF)",
-    "Jz": "1 (J_z / vF)",
-    "J_tensor": "1 (J_ij / vF)",
-    "mu0": "vF k0",
-    "scale": "vF k0",
-    "exponent": "1",
+#: CF attributes of every variable: (long_name, comment). The engine's numbers are
+#: dimensionless (energies in units of hbar vF k0, couplings in hbar vF, conductance in e^2/h),
+#: so every ``units`` is "1" (UDUNITS: dimensionless) and the short ``long_name``, which xarray
+#: and jaxmi's plots use as the axis label, says in what the number is measured; ``comment``
+#: says it in words.
+VARIABLES = {
+    "conductance": (
+        "dG / (e^2/h)",
+        "differential conductance correction dG = d current / dV, in units of the conductance "
+        "quantum e^2/h",
+    ),
+    "current": ("I / (e vF k0 / h)", "backscattering current, in units of e vF k0 / h"),
+    "spin": ("<S_j>", "impurity spin <S_j> = Tr(S_j rho), hbar = 1; x along the edge"),
+    "T": (
+        "T / vF k0",
+        "temperature k_B T in units of hbar vF k0 (k0: the spin-texture scale, theta = (k/k0)^2)",
+    ),
+    "V": ("eV / vF k0", "bias energy eV in units of hbar vF k0"),
+    "u": ("eV / 2T", "bias energy over twice the temperature, u = eV / (2 k_B T)"),
+    "Jx": ("Jx / vF", "exchange coupling Jx in units of hbar vF"),
+    "Jy": ("Jy / vF", "exchange coupling Jy in units of hbar vF"),
+    "Jz": ("Jz / vF", "exchange coupling Jz in units of hbar vF"),
+    "J": ("coupling", "index along the coupling axis (the couplings: Jx, Jy, Jz or J_tensor)"),
+    "J_name": ("coupling case", "name of the coupling case of the spec"),
+    "component": ("spin component", "component of the impurity spin; x along the edge"),
+    "J_tensor": (
+        "J_ij / vF",
+        "exchange tensor J_ij (i: impurity spin S^i, j: electron spin sigma^j) in units of hbar vF",
+    ),
+    "i": ("impurity spin component", "i of J_ij: the impurity spin S^i"),
+    "j": ("electron spin component", "j of J_ij: the electron spin sigma^j"),
+    "mu0": ("mu0 / vF k0", "Fermi level at zero bias from the Dirac point, in units of hbar vF k0"),
+    "scale": ("texture scale / vF k0", "theta = (|eps| / scale)^exponent, in units of hbar vF k0"),
+    "exponent": ("texture exponent", "theta = (|eps| / scale)^exponent"),
 }
-LONG_NAMES = {
-    "conductance": "differential conductance correction dG/G0 = d current / dV",
-    "current": "backscattering current",
-    "spin": "impurity spin <S_j>",
-    "T": "temperature",
-    "V": "bias eV",
-    "u": "u = eV / 2T",
-    "Jx": "exchange coupling Jx",
-    "Jy": "exchange coupling Jy",
-    "Jz": "exchange coupling Jz",
-    "J": "coupling index",
-    "J_name": "coupling case name",
-    "component": "spin component",
-    "J_tensor": "exchange tensor J_ij (i: impurity spin S^i, j: electron spin sigma^j)",
-    "i": "impurity spin component of J_ij",
-    "j": "electron spin component of J_ij",
-    "mu0": "Fermi level mu0 at zero bias, from the Dirac point",
-    "scale": "texture scale: theta = (|eps| / scale)^exponent",
-    "exponent": "texture exponent: theta = (|eps| / scale)^exponent",
-}
+#: What the numbers are (the root ``references`` attribute).
+REFERENCES = (
+    "master-equation model of a magnetic impurity exchange-coupled to the helical edge electrons "
+    "of a 2D topological insulator with spin texture theta(k) = (k/k0)^2 (conductance "
+    "correction Eqs. 3-19 of that model; jaxmi docs/physics.md)"
+)
+#: The CF version whose attribute conventions the files follow (Conventions attribute).
+CONVENTIONS = "CF-1.10"
+
+
+def _describe(ds, name: str) -> None:
+    """Write the CF attributes of variable ``name`` onto the h5py dataset ``ds``."""
+    long_name, comment = VARIABLES[name]
+    ds.attrs["units"] = "1"
+    ds.attrs["long_name"] = long_name
+    ds.attrs["comment"] = comment
+
+
 #: Dimensions a [model] table can add between J and T, in this order (jaxmi.sweep.spec).
 MODEL_DIMS = ("mu0", "scale", "exponent")
 ROOT_UNITS = (
@@ -103,8 +121,9 @@ ROOT_UNITS = (
     "current: e*vF*k0/h; spin: <S_j> with hbar = 1"
 )
 _STAMP = "%Y-%m-%dT%H:%M:%SZ"  # always 20 characters: fixed-size attributes
-_STAMP_DTYPE = "S20"
-_DEVICE_DTYPE = "S96"
+# Fixed-size UTF-8 strings: rewritten in place, and read as str by netCDF readers.
+_STAMP_DTYPE = h5py.string_dtype("utf-8", 20)
+_DEVICE_DTYPE = h5py.string_dtype("utf-8", 96)
 
 
 def _now() -> str:
@@ -176,6 +195,10 @@ def _write_skeleton(path: str, sk: Skeleton) -> None:
     with h5py.File(path, "w", locking=False) as f:
         a = f.attrs
         a["jaxmi_format"] = FORMAT
+        a["Conventions"] = CONVENTIONS
+        a["title"] = sk.attrs.get("description") or "jaxmi sweep"
+        a["source"] = f"jaxmi {sk.version}"
+        a["references"] = REFERENCES
         a["units"] = ROOT_UNITS
         a["jaxmi_version"] = sk.version
         a["spec_sha256"] = sk.spec_sha256
@@ -192,9 +215,7 @@ def _write_skeleton(path: str, sk: Skeleton) -> None:
 
         def coord(name, data, dtype=np.float64):
             ds = f.create_dataset(name, data=data, dtype=dtype)
-            if name in UNITS:
-                ds.attrs["units"] = UNITS[name]
-            ds.attrs["long_name"] = LONG_NAMES[name]
+            _describe(ds, name)
             return ds
 
         tensor = sk.grid.J.ndim == 3
@@ -262,8 +283,7 @@ def _write_skeleton(path: str, sk: Skeleton) -> None:
                 dcpl=dcpl,
             )
             ds.attrs["_FillValue"] = np.float64(np.nan)
-            ds.attrs["units"] = UNITS[q]
-            ds.attrs["long_name"] = LONG_NAMES[q]
+            _describe(ds, q)
             ds.attrs["coordinates"] = " ".join(coord_names)
             for k, d in enumerate(dims):
                 ds.dims[k].attach_scale(scales[d])
@@ -772,6 +792,30 @@ class Sweep:
         )
 
 
+def _written(done: np.ndarray, shape: tuple[int, ...], block: tuple[int, ...]) -> np.ndarray:
+    """Bool array of ``shape``: True at the points of chunks marked done. Chunks not marked
+    read NaN, or hold the values of a write that was cut off (chunks_done is in C order over
+    the blocks of chunk_shape)."""
+    layout = Layout(shape=tuple(shape), block=tuple(block))
+    mask = np.zeros(shape, bool)
+    for i in np.flatnonzero(done):
+        mask[layout.region(int(i))] = True
+    return mask
+
+
+def written_mask(path: str | os.PathLike) -> np.ndarray:
+    """Where a jaxmi sweep file holds computed values: a bool array of the grid's shape (without
+    the spin component), True at the points of the chunks marked done.
+
+    Raises:
+        StoreError: the file is missing, not a jaxmi sweep file, or damaged (one line).
+    """
+    path = os.fspath(path)
+    s = summary(path)
+    with h5py.File(path, "r", locking=False) as f:
+        return _written(f["sweep/chunks_done"][...], tuple(s["dims"].values()), s["chunk_shape"])
+
+
 def read_sweep(path: str | os.PathLike) -> Sweep:
     """Read a jaxmi sweep file (docs/sweeps.md) into a :class:`Sweep`.
 
@@ -793,15 +837,7 @@ def read_sweep(path: str | os.PathLike) -> Sweep:
         data = {q: f[q][...] for q in s["quantities"]}
         shape = tuple(s["dims"].values())
         if not s["complete"]:
-            # Chunks not marked done read NaN, or hold the values of a write that was cut off:
-            # mask them (chunks_done is in C order over the blocks of chunk_shape).
-            done = f["sweep/chunks_done"][...].astype(bool)
-            block = s["chunk_shape"]
-            nblocks = tuple(-(-n // c) for n, c in zip(shape, block, strict=True))
-            mask = np.zeros(shape, bool)
-            for i in np.flatnonzero(done):
-                idx = np.unravel_index(i, nblocks)
-                mask[tuple(slice(k * c, (k + 1) * c) for k, c in zip(idx, block, strict=True))] = 1
+            mask = _written(f["sweep/chunks_done"][...], shape, s["chunk_shape"])
             for q, arr in data.items():
                 m = mask if arr.ndim == len(shape) else mask[..., None]
                 data[q] = np.where(m, arr, np.nan)
