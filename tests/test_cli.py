@@ -8,6 +8,7 @@ import io
 import re
 import subprocess
 import sys
+import time
 
 import h5py
 import numpy as np
@@ -16,9 +17,12 @@ import xarray as xr
 from sweep_helpers import SWEEPS, cli_env, jaxmi_command, run_cli  # noqa: F401 (fixture)
 
 import jaxmi
-from jaxmi.sweep.run import LineProgress, TqdmProgress
+from jaxmi.sweep.run import COMPILING, LineProgress, TqdmProgress
 
-PROGRESS_LINE = re.compile(r"^\d+/\d+ points, \d\.\de-?\d+ points/s, ETA (\d+ s|\?)$")
+# "2400/4800 points, 310 k points/s, ETA 12 s"; "? points/s, ETA ?" before a rate is known.
+PROGRESS_LINE = re.compile(
+    r"^\d+/\d+ points, (\? points/s, ETA \?|\d+(\.\d)? ([kMGTPE] )?points/s, ETA \d+ s)$"
+)
 
 
 def test_fig2_matches_eq14(tmp_path, cli_env):  # noqa: F811
@@ -30,9 +34,10 @@ def test_fig2_matches_eq14(tmp_path, cli_env):  # noqa: F811
     proc = run_cli(["run", SWEEPS / "fig2.toml", "-o", out], cli_env)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith(f"wrote {out}: 240 points (J x T x V = 4 x 60 x 1)")
-    # stderr is not a TTY here: plain progress lines only
+    # stderr is not a TTY here: "compiling ..." then plain progress lines only
     lines = proc.stderr.strip().splitlines()
-    assert lines and all(PROGRESS_LINE.match(line) for line in lines), proc.stderr
+    assert lines[0] == COMPILING, proc.stderr
+    assert lines[1:] and all(PROGRESS_LINE.match(line) for line in lines[1:]), proc.stderr
     assert lines[-1].startswith("240/240 points")
 
     with xr.open_dataset(out, engine="h5netcdf") as ds:
@@ -83,15 +88,21 @@ def test_python_m_jaxmi():
 
 
 def test_progress_objects():
-    # Progress: plain lines at most every `interval` s plus a final one; a tqdm bar on a TTY.
+    # Progress: "compiling ..." first; then plain lines at most every `interval` s plus a final
+    # one, whose rate counts from the first chunk (compilation excluded), with SI prefixes; a
+    # tqdm bar on a TTY, "compiling" until the first chunk, then a bar whose clock starts there.
     stream = io.StringIO()
     p = LineProgress(stream, interval=0.0)  # a line at every advance; close adds none
     p.start(4800, 1200)
+    time.sleep(0.05)  # "compiling"
+    p.advance(1200)  # the first chunk: no rate yet
     p.advance(1200)
     p.close()
     lines = stream.getvalue().splitlines()
-    assert len(lines) == 1 and PROGRESS_LINE.match(lines[0])
-    assert lines[-1].startswith("2400/4800 points, ")
+    assert lines[0] == COMPILING and len(lines) == 3
+    assert lines[1] == "2400/4800 points, ? points/s, ETA ?"
+    assert PROGRESS_LINE.match(lines[2]) and lines[2].startswith("3600/4800 points, ")
+    assert " M points/s" in lines[2] or " G points/s" in lines[2]  # not diluted by the sleep
     stream = io.StringIO()
     p = LineProgress(stream, interval=3600.0)  # no line before the end; close prints the last
     p.start(4800, 1200)
@@ -99,13 +110,21 @@ def test_progress_objects():
     p.advance(1200)
     p.close()
     lines = stream.getvalue().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("3600/4800 points, ")
+    assert len(lines) == 2 and lines[1].startswith("3600/4800 points, ")
+    stream = io.StringIO()
+    p = LineProgress(stream)
+    p.start(4800, 4800)  # nothing to do (a complete file): no "compiling"
+    p.close()
+    assert stream.getvalue() == ""
     stream = io.StringIO()
     bar = TqdmProgress(stream)
     bar.start(4800, 1200)
+    assert "compiling" in stream.getvalue()
+    bar.advance(1200)
     bar.advance(1200)
     bar.close()
-    assert "2.40k/4.80k" in stream.getvalue()
+    final = stream.getvalue().split("\r")[-1]
+    assert "3.60k/4.80k" in final and "compiling" not in final
 
 
 # --- malformed inputs ---------------------------------------------------------------------------

@@ -81,15 +81,24 @@ def count(n: int) -> str:
     return f"{mantissa}e{int(exponent)}"
 
 
+def si(x: float, unit: str) -> str:
+    """A number with a decimal SI prefix and its unit: '512 B', '9.9 MB', '61 points/s',
+    '1.5 M points/s' (two significant digits below 10, whole numbers above)."""
+    prefix = ""
+    for prefix in ("", "k", "M", "G", "T", "P", "E"):
+        if abs(x) < 999.5 or prefix == "E":
+            break
+        x /= 1000.0
+    if not prefix:
+        return f"{x:.2g} {unit}" if x < 9.95 and x != int(x) else f"{x:.0f} {unit}"
+    space = "" if unit == "B" else " "
+    number = f"{x:.1f}" if x < 9.95 else f"{x:.0f}"
+    return f"{number} {prefix}{space}{unit}"
+
+
 def size(n: float) -> str:
     """Bytes with a decimal SI prefix: '512 B', '9.9 MB', '40 TB'."""
-    for prefix in ("", "k", "M", "G", "T", "P", "E"):
-        if abs(n) < 999.5 or prefix == "E":
-            break
-        n /= 1000.0
-    if not prefix:
-        return f"{int(n)} B"
-    return f"{n:.1f} {prefix}B" if n < 9.95 else f"{n:.0f} {prefix}B"
+    return si(n, "B")
 
 
 def _values_per_point(spec: Spec) -> int:

@@ -54,36 +54,44 @@ class NoProgress:
         pass
 
 
-def _sci(x: float) -> str:
-    """3.1e5 style (no '+', no leading zeros in the exponent)."""
-    if x <= 0 or not np.isfinite(x):
-        return "0"
-    mantissa, exponent = f"{x:.1e}".split("e")
-    return f"{mantissa}e{int(exponent)}"
+COMPILING = "compiling the chunk program ..."
 
 
 class LineProgress:
-    """Plain lines for logs, at most one every ``interval`` seconds and one at the end:
-    ``1200/4800 points, 3.1e5 points/s, ETA 12 s``. The rate counts this run's points only."""
+    """Plain lines for logs: ``compiling ...`` at the start, then at most one line every
+    ``interval`` seconds and one at the end: ``1200/4800 points, 310 k points/s, ETA 12 s``.
+
+    The rate and the ETA count from the first chunk written by this run (before it, JAX is
+    compiling; that time says nothing about the rest), so the first line may show ``?``.
+    """
 
     def __init__(self, stream: TextIO | None = None, interval: float = 5.0) -> None:
         self.stream = stream if stream is not None else sys.stderr
         self.interval = interval
 
     def start(self, total: int, done: int) -> None:
-        self.total, self.done, self.first = total, done, done
+        self.total, self.done = total, done
         self.t0 = self.last = time.perf_counter()
+        self.base = None  # (time, points) when the first chunk landed
         self.printed = done  # points count of the last line printed
+        if done < total:
+            print(COMPILING, file=self.stream, flush=True)
 
     def _line(self) -> str:
-        elapsed = time.perf_counter() - self.t0
-        rate = (self.done - self.first) / elapsed if elapsed > 0 else 0.0
-        eta = f"{(self.total - self.done) / rate:.0f} s" if rate > 0 else "?"
-        return f"{self.done}/{self.total} points, {_sci(rate)} points/s, ETA {eta}"
+        rate = 0.0
+        if self.base is not None:
+            elapsed = time.perf_counter() - self.base[0]
+            rate = (self.done - self.base[1]) / elapsed if elapsed > 0 else 0.0
+        if rate <= 0:
+            return f"{self.done}/{self.total} points, ? points/s, ETA ?"
+        eta = (self.total - self.done) / rate
+        return f"{self.done}/{self.total} points, {budget.si(rate, 'points/s')}, ETA {eta:.0f} s"
 
     def advance(self, points: int) -> None:
         self.done += points
         now = time.perf_counter()
+        if self.base is None:
+            self.base = (now, self.done)
         if now - self.last >= self.interval:
             self.last = now
             self._print()
@@ -100,12 +108,17 @@ class LineProgress:
 
 class TqdmProgress:
     """A tqdm bar on ``stream`` (points done, points/s, ETA); with ``auto`` tqdm.auto's (a
-    widget in a Jupyter notebook where ipywidgets is installed, else the text bar)."""
+    widget in a Jupyter notebook where ipywidgets is installed, else the text bar).
+
+    Until the first chunk lands the bar reads ``compiling ...``; its clock then starts again, so
+    the rate and ETA count computation, not JAX's compilation.
+    """
 
     def __init__(self, stream: TextIO | None = None, *, auto: bool = False) -> None:
         self.stream = stream if stream is not None else sys.stderr
         self.auto = auto
         self.bar = None
+        self.compiling = False
 
     def start(self, total: int, done: int) -> None:
         if self.auto:
@@ -113,6 +126,7 @@ class TqdmProgress:
         else:
             from tqdm import tqdm
 
+        self.total = total
         self.bar = tqdm(
             total=total,
             initial=done,
@@ -121,9 +135,27 @@ class TqdmProgress:
             file=self.stream,
             dynamic_ncols=True,
             smoothing=0.1,
+            desc="compiling" if done < total else None,
+            leave=done >= total,  # the compiling bar gives way to the computing one
         )
+        self.compiling = done < total
 
     def advance(self, points: int) -> None:
+        if self.compiling:
+            # A new bar from here: the old one's clock started before compilation.
+            n = self.bar.n + points
+            self.bar.close()
+            self.bar = type(self.bar)(
+                total=self.total,
+                initial=n,
+                unit="pt",
+                unit_scale=True,
+                file=self.stream,
+                dynamic_ncols=True,
+                smoothing=0.1,
+            )
+            self.compiling = False
+            return
         self.bar.update(points)
 
     def close(self) -> None:
