@@ -40,7 +40,16 @@ values = [0.0, 0.2]
 chunk = 4
 """
 #: Attributes that say when and where a run happened, not what it computed.
-PROVENANCE = {"created", "finished", "wall_time_s", "device", "spec", "spec_sha256", "spec_path"}
+PROVENANCE = {
+    "created",
+    "finished",
+    "history",
+    "wall_time_s",
+    "device",
+    "spec",
+    "spec_sha256",
+    "spec_path",
+}
 
 
 @pytest.fixture(scope="module")

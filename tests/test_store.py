@@ -262,8 +262,8 @@ def test_line_progress_prints_the_final_line_once():
     stream = io.StringIO()
     p = LineProgress(stream, interval=0.0)
     p.start(total=10, done=0)
-    p.advance(10)  # interval 0: prints "10/10 points ..."
+    p.advance(10)  # interval 0: prints "10/10 points ..." after "compiling ..."
     p.close()
     p.close()
     lines = stream.getvalue().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("10/10 points")
+    assert len(lines) == 2 and lines[1].startswith("10/10 points")

@@ -176,7 +176,8 @@ def test_tensor_sweep_equals_direct_path(tmp_path):
     check_against_direct(got, J, T, V, [Model(spin=1, exchange="tensor", mu0=0.3)], tensor=True)
     with xr.open_dataset(out, engine="h5netcdf") as ds:
         assert ds.conductance.dims == ("J", "T", "V")
-        assert ds.J_tensor.dims == ("J", "i", "j") and list(ds.i.values) == ["x", "y", "z"]
+        assert ds.J_tensor.dims == ("J", "i_impurity", "j_electron")
+        assert list(ds.i_impurity.values) == ["x", "y", "z"]
         assert ds.J_tensor.attrs["units"] == "1" and ds.J_tensor.attrs["long_name"] == "J_ij / vF"
         np.testing.assert_array_equal(ds.J_tensor.values, J)
 

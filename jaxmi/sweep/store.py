@@ -90,8 +90,8 @@ VARIABLES = {
         "J_ij / vF",
         "exchange tensor J_ij (i: impurity spin S^i, j: electron spin sigma^j) in units of hbar vF",
     ),
-    "i": ("impurity spin component", "i of J_ij: the impurity spin S^i"),
-    "j": ("electron spin component", "j of J_ij: the electron spin sigma^j"),
+    "i_impurity": ("impurity spin component", "i of J_ij: the impurity spin S^i"),
+    "j_electron": ("electron spin component", "j of J_ij: the electron spin sigma^j"),
     "mu0": ("mu0 / vF k0", "Fermi level at zero bias from the Dirac point, in units of hbar vF k0"),
     "scale": ("texture scale / vF k0", "theta = (|eps| / scale)^exponent, in units of hbar vF k0"),
     "exponent": ("texture exponent", "theta = (|eps| / scale)^exponent"),
@@ -102,6 +102,9 @@ REFERENCES = (
     "of a 2D topological insulator with spin texture theta(k) = (k/k0)^2 (conductance "
     "correction Eqs. 3-19 of that model; jaxmi docs/physics.md)"
 )
+#: The dimensions of J_tensor after J (not "i", "j": netCDF names are case-blind to CF, and J
+#: is taken).
+TENSOR_DIMS = ("i_impurity", "j_electron")
 #: The CF version whose attribute conventions the files follow (Conventions attribute).
 CONVENTIONS = "CF-1.10"
 
@@ -199,6 +202,7 @@ def _write_skeleton(path: str, sk: Skeleton) -> None:
         a["title"] = sk.attrs.get("description") or "jaxmi sweep"
         a["source"] = f"jaxmi {sk.version}"
         a["references"] = REFERENCES
+        a["history"] = f"{_now()} created by jaxmi {sk.version} (jaxmi run; resumes add no line)"
         a["units"] = ROOT_UNITS
         a["jaxmi_version"] = sk.version
         a["spec_sha256"] = sk.spec_sha256
@@ -227,7 +231,7 @@ def _write_skeleton(path: str, sk: Skeleton) -> None:
             "component": coord("component", ["x", "y", "z"], h5py.string_dtype()),
         }
         if tensor:
-            for name in ("i", "j"):
+            for name in TENSOR_DIMS:
                 scales[name] = coord(name, ["x", "y", "z"], h5py.string_dtype())
         scales["J"].attrs["kind"] = sk.grid.J_kind
         scales["J"].attrs["structured_shape"] = np.asarray(sk.grid.J_shape, dtype=np.int64)
@@ -235,10 +239,12 @@ def _write_skeleton(path: str, sk: Skeleton) -> None:
             ds.make_scale(name)
         along_j = []
         if tensor:
+            # A data variable, not in the quantities' `coordinates`: CF wants an auxiliary
+            # coordinate's dimensions to be a subset of its variable's, and (i, j) are not.
             jt = coord("J_tensor", sk.grid.J)
-            jt.dims[1].attach_scale(scales["i"])
-            jt.dims[2].attach_scale(scales["j"])
-            along_j.append(jt)
+            jt.dims[0].attach_scale(scales["J"])
+            jt.dims[1].attach_scale(scales[TENSOR_DIMS[0]])
+            jt.dims[2].attach_scale(scales[TENSOR_DIMS[1]])
         else:
             for k, name in enumerate(("Jx", "Jy", "Jz")):
                 along_j.append(coord(name, sk.grid.J[:, k]))
