@@ -22,7 +22,7 @@ def test_readme_python_example_runs():
 
 def test_readme_opens_with_the_two_commands():
     first = re.search(r"```bash\n(.*?)```", README, flags=re.S).group(1).splitlines()
-    assert first[0].startswith("pip install . && jaxmi run sweeps/fig2.toml")
+    assert first[0].startswith("pip install . && jaxmi run fig2 -o fig2.h5")
     assert first[1].startswith('pip install ".[test]" && python -m pytest -q')
 
 
