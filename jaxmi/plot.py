@@ -16,8 +16,8 @@ never over a file jaxmi did not write unless ``overwrite=True``
 * :func:`fit_figure` draws a :class:`jaxmi.fitting.FitResult`: the data with error bars, the fitted
   model as curves, and the residuals underneath.
 
-Units on every sweep axis (DESIGN.md section 2): T and eV in vF*k0, u = eV/2T, conductance dG in
-G0 = e^2/h, current in e vF k0 / h, spin as <S_j> = Tr(S_j rho).
+Units on every sweep axis (the README's Units table): T and eV in vF*k0, u = eV/2T,
+conductance dG in G0 = e^2/h, current in e vF k0 / h, spin as <S_j> = Tr(S_j rho).
 """
 
 from __future__ import annotations

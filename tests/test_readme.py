@@ -44,3 +44,33 @@ def test_readme_model_family_example_runs():
     assert rho.shape == (3, 3)
     np.testing.assert_allclose(np.trace(rho), 1.0, atol=1e-14)
     assert np.isfinite(float(scope["dmu"].mu0))
+
+
+REPO = pathlib.Path(__file__).parents[1]
+#: What users read: the README, docs/ and the package (its docstrings, messages and specs).
+USER_FILES = [
+    REPO / "README.md",
+    *sorted((REPO / "docs").glob("*.md")),
+    *sorted((REPO / "jaxmi").rglob("*.py")),
+    *sorted((REPO / "jaxmi").rglob("*.toml")),
+]
+#: Files that exist only where jaxmi was developed, not in the repository or the package.
+NOT_SHIPPED = ("shared/", "DESIGN.md", "STYLE.md")
+#: A file of the repository named in the text, e.g. tests/test_asymptotics.py.
+REPO_FILE = re.compile(r"\b(?:tests|docs|benchmarks)/[\w./-]+\.(?:py|md|json|png)")
+
+
+def test_user_docs_cite_only_files_users_have():
+    # A reader of the README, docs/ or a docstring has this repository (or the package) only: no
+    # pointer to the development notes (shared/, DESIGN.md, STYLE.md), and every tests/, docs/
+    # or benchmarks/ file named exists (e.g. not a renamed test module).
+    assert len(USER_FILES) > 30
+    found = []
+    for path in USER_FILES:
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            where = f"{path.relative_to(REPO)}:{n}"
+            found += [f"{where}: {word}" for word in NOT_SHIPPED if word in line]
+            for name in REPO_FILE.findall(line):
+                if not (REPO / name).exists():
+                    found.append(f"{where}: {name} does not exist")
+    assert not found, "\n".join(found)
