@@ -454,7 +454,8 @@ def _add_fit_command(sub) -> None:
         "fit",
         help="fit couplings and E0 to a measured G(T, V) table (CSV)",
         description="Least-squares fit of G = 1 + n dG(J; kB T/E0, eV/E0) + offset (e^2/h) to a "
-        "CSV with columns T [K], G [e^2/h] and optional V [mV], G_err [e^2/h]; prints a table "
+        "CSV (comma- or semicolon-separated) with columns T [K], G [e^2/h] and optional V [mV], "
+        "G_err [e^2/h] (a header may write them so); prints a table "
         "(docs/fitting.md). Parameters: Jx, Jy, Jz (or J, isotropic), E0_meV, n, offset; "
         "mu0_meV (Fermi level from the Dirac point, meV); texture_scale, texture_exponent "
         "(--texture power_law) or texture_c0, texture_c1, ... (--texture polynomial).",
