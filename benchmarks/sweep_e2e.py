@@ -2,9 +2,10 @@
 
 Runs, each in a fresh child process (so that peak RSS is the sweep's own):
 
-* ``large``: sweeps/large.toml (10^6 couplings x 10 temperatures = 10^7 points, J-heavy);
-* ``cli-cold``, ``cli-warm``: ``jaxmi run sweeps/large.toml`` as a whole process (start-up,
-  compilation, run, write), first with an empty JAX compilation cache, then with it filled;
+* ``large``: the shipped spec ``large`` (jaxmi/sweeps/large.toml: 10^6 couplings x 10
+  temperatures = 10^7 points, J-heavy);
+* ``cli-cold``, ``cli-warm``: ``jaxmi run large`` as a whole process (start-up, compilation,
+  run, write), first with an empty JAX compilation cache, then with it filled;
 * ``1e8``: a 10^8-point variant of it (10^7 couplings x 10 temperatures; conductance only, to
   keep the file at 0.8 GB), for the peak-RSS target (< 2 GiB: memory is bounded by the chunk).
 
@@ -30,6 +31,8 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+#: The shipped spec, by name as users give it (jaxmi.sweep.spec.resolve finds it in the package).
+LARGE = "large"
 
 LARGE_1E8 = """
 description = "benchmark: 10^7 couplings x 10 temperatures at V = 0 (10^8 points)"
@@ -79,7 +82,7 @@ print(json.dumps({
 """
 
 
-def run_case(name: str, spec_path: Path, tmp: Path, chunk: int) -> dict:
+def run_case(name: str, spec_path: str | Path, tmp: Path, chunk: int) -> dict:
     out = tmp / f"{name}.h5"
     try:
         proc = subprocess.run(
@@ -98,7 +101,7 @@ def run_case(name: str, spec_path: Path, tmp: Path, chunk: int) -> dict:
     return result
 
 
-def run_cli_case(name: str, spec_path: Path, tmp: Path, cache: Path) -> dict:
+def run_cli_case(name: str, spec_path: str | Path, tmp: Path, cache: Path) -> dict:
     """The command as users run it (`jaxmi run SPEC -o OUT -q`), wall time of the whole process
     (start-up, compilation or compilation-cache load, run, write), peak RSS of the child."""
     import resource
@@ -151,7 +154,7 @@ def main() -> None:
         tmp = Path(d)
         cases = []
         if args.only in (None, "large"):
-            cases.append(("large", REPO / "sweeps" / "large.toml"))
+            cases.append(("large", LARGE))
         if args.only in (None, "1e8"):
             spec = tmp / "large_1e8.toml"
             spec.write_text(LARGE_1E8.format(chunk=args.chunk or 262144))
@@ -163,7 +166,7 @@ def main() -> None:
             cache = tmp / "xdg-cache"  # a fresh compilation cache: cold, then warm
             for name in ("cli-cold", "cli-warm"):
                 print(f"running {name} ...", file=sys.stderr, flush=True)
-                results.append(run_cli_case(name, REPO / "sweeps" / "large.toml", tmp, cache))
+                results.append(run_cli_case(name, LARGE, tmp, cache))
 
     header = f"{'case':8} {'points':>10} {'block':>18} {'compile s':>9} {'run s':>8} "
     header += f"{'points/s':>10} {'peak RSS MiB':>12} {'file MiB':>9}"

@@ -14,8 +14,9 @@ Asymptotic (test with the error law they imply): :func:`eq15_spin_slope` (relati
 Misprint: the text under Eq. 19 gives S_x^(0) = -(2u/3)(pi T/vF k0)^2 and calls it the linear
 value of Sx = Tr(S^x rho). Eq. 15 (and Eq. 13) give rho = 1/2 + (V/2T)(... - (2/3)(pi T)^2 S^x),
 hence Tr(S^x rho) = -(u/3)(pi T)^2: the printed value is the coefficient of S^x in rho, twice
-<S^x>. The engine agrees with Eq. 15 (tests/test_analytic_regimes.py); the ratio Eq. 19 is
-unaffected because both of its sides use the same normalisation.
+<S^x>. The engine agrees with Eq. 15 (tests/test_asymptotics.py: test_eq15_state_t_law,
+test_eq19_misprint); the ratio Eq. 19 is unaffected because both of its sides use the same
+normalisation.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Public functions: convert the inputs, check them while they are concrete, then call a jitted
 batch over the per-point core (jaxmi.observables).
 
-Units (DESIGN.md section 2): T and V (= eV) in units of vF*k0; J = (Jx, Jy, Jz) dimensionless
-(J / vF); current in e vF k0 / h; conductance in e^2 / h.
+Units (the README's Units table): T and V (= eV) in units of vF*k0; J = (Jx, Jy, Jz)
+dimensionless (J / vF); current in e vF k0 / h; conductance in e^2 / h.
 """
 
 from __future__ import annotations

@@ -45,6 +45,7 @@ def _positive_int(text: str) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     from jaxmi import __version__
+    from jaxmi.sweep.spec import shipped_names  # pure Python, no JAX
 
     p = _Parser(
         prog="jaxmi",
@@ -60,7 +61,13 @@ def _parser() -> argparse.ArgumentParser:
         description="Run a sweep and write an HDF5 file. Re-running the same command after an "
         "interruption finishes only the missing chunks (docs/sweeps.md).",
     )
-    r.add_argument("spec", metavar="SPEC.toml", help="sweep specification (docs/sweeps.md)")
+    r.add_argument(
+        "spec",
+        metavar="SPEC.toml",
+        help="sweep specification (docs/sweeps.md): a TOML file, or the name of a spec shipped "
+        f"with jaxmi ({', '.join(shipped_names())}), e.g. `jaxmi run fig2`; a file of that name "
+        "in the current directory wins",
+    )
     r.add_argument(
         "-o",
         "--output",
@@ -364,11 +371,18 @@ def _add_view_commands(sub) -> None:
     pl.add_argument("--log", choices=("x", "y", "xy", "none"), help="log axes of a line plot")
     f = sub.add_parser(
         "figures",
-        help="run sweeps/fig2.toml and fig3.toml and draw the paper's Fig. 2 and Fig. 3",
-        description="Run sweeps/fig2.toml and sweeps/fig3.toml and write fig2.png and fig3.png "
-        "(engine as markers, closed forms dashed).",
+        help="run the shipped specs fig2 and fig3 and draw the paper's Fig. 2 and Fig. 3",
+        description="Run the specs fig2 and fig3 shipped with jaxmi (as `jaxmi run fig2`) and "
+        "write fig2.png and fig3.png (engine as markers, closed forms dashed).",
     )
-    f.add_argument("-o", "--output", metavar="DIR", default=".", help="where the PNGs go")
+    f.add_argument(
+        "-o",
+        "--output",
+        metavar="DIR",
+        default=".",
+        help="where the PNGs go (default: the current directory); created if missing, like "
+        "mkdir (its parent must exist)",
+    )
     f.add_argument(
         "--data-dir",
         metavar="DIR",
@@ -440,7 +454,8 @@ def _add_fit_command(sub) -> None:
         "fit",
         help="fit couplings and E0 to a measured G(T, V) table (CSV)",
         description="Least-squares fit of G = 1 + n dG(J; kB T/E0, eV/E0) + offset (e^2/h) to a "
-        "CSV with columns T [K], G [e^2/h] and optional V [mV], G_err [e^2/h]; prints a table "
+        "CSV (comma- or semicolon-separated) with columns T [K], G [e^2/h] and optional V [mV], "
+        "G_err [e^2/h] (a header may write them so); prints a table "
         "(docs/fitting.md). Parameters: Jx, Jy, Jz (or J, isotropic), E0_meV, n, offset; "
         "mu0_meV (Fermi level from the Dirac point, meV); texture_scale, texture_exponent "
         "(--texture power_law) or texture_c0, texture_c1, ... (--texture polynomial).",

@@ -792,15 +792,55 @@ class Data(NamedTuple):
 
 
 CSV_COLUMNS = ("T", "V", "G", "G_err")
+#: The unit of each column: a header cell may name it in brackets, ``T [K]``, and no other.
+CSV_UNITS = {"T": "K", "V": "mV", "G": "e^2/h", "G_err": "e^2/h"}
+_ALLOWED_COLUMNS = "T [K], V [mV], G [e^2/h], G_err [e^2/h]"
+
+
+def _delimiter(lines: Sequence[str]) -> str:
+    """The separator of a table, sniffed from its header line (the first line that is not
+    blank, not only separators and not a ``#`` comment): ``;`` if it has a semicolon and no
+    comma (a spreadsheet in a locale whose decimal mark is the comma), else ``,``."""
+    for line in lines:
+        text = line.strip()
+        if not text or text.startswith("#") or not text.strip(",; \t"):
+            continue
+        return ";" if ";" in text and "," not in text else ","
+    return ","
+
+
+def _column(path: str, line: int, cell: str) -> str:
+    """The column a header cell names: ``G`` or ``G [e^2/h]`` -> "G"; a unit in brackets must
+    be the column's (:data:`CSV_UNITS`; spaces inside the brackets are ignored)."""
+    name, bracket, rest = cell.partition("[")
+    name = name.strip()
+    if name not in CSV_COLUMNS or (bracket and not rest.rstrip().endswith("]")):
+        raise FitError(
+            f"{path}: line {line}: unknown column {cell!r} (allowed: {_ALLOWED_COLUMNS})"
+        )
+    if bracket:
+        unit = "".join(rest.rstrip()[:-1].split())
+        want = CSV_UNITS[name]
+        if unit != want:
+            raise FitError(
+                f"{path}: line {line}: column {cell!r}: {name} is read in {want}, not "
+                f"{repr(unit) if unit else 'an empty unit'}; convert the values and write "
+                f"{name} [{want}] (or {name})"
+            )
+    return name
 
 
 def read_csv(path) -> Data:
     """Read a conductance table: a header, then one row per measurement.
 
     Columns (by header name, any order): ``T`` (kelvin, > 0), ``V`` (millivolt; optional, 0
-    when absent), ``G`` (e^2/h), ``G_err`` (optional, one standard deviation, > 0). Blank lines
-    and lines starting with ``#`` are skipped. The file is UTF-8 text (a byte-order mark is
-    allowed).
+    when absent), ``G`` (e^2/h), ``G_err`` (optional, one standard deviation, > 0). A header
+    cell may carry its unit in brackets, ``T [K]``, ``V [mV]``, ``G [e^2/h]``,
+    ``G_err [e^2/h]``, and only that unit (``T [mK]`` is refused: the values are not
+    converted). Cells are separated by commas or, when the header line has semicolons and no
+    comma, by semicolons; numbers use a decimal point either way (a decimal comma is not read).
+    Blank lines and lines starting with ``#`` are skipped. The file is UTF-8 text (a
+    byte-order mark is allowed).
 
     Raises:
         FitError: one line naming the file, the line number and the column, e.g.
@@ -819,28 +859,25 @@ def read_csv(path) -> Data:
         raise FitError(
             f"{path}: is not UTF-8 text (byte {err.start}); save the table as UTF-8 CSV"
         ) from None
+    lines = text.splitlines()
+    delimiter = _delimiter(lines)
     rows = [
         (i, row)
-        for i, row in enumerate(csv.reader(text.splitlines()), start=1)
+        for i, row in enumerate(csv.reader(lines, delimiter=delimiter), start=1)
         if row and any(c.strip() for c in row) and not row[0].lstrip().startswith("#")
     ]
     if not rows:
         raise FitError(f"{path}: empty file: expected a header with columns T, G (and V, G_err)")
-    header_line, header = rows[0]
-    header = [h.strip() for h in header]
-    for h in header:
-        if h not in CSV_COLUMNS:
-            raise FitError(
-                f"{path}: line {header_line}: unknown column {h!r} (allowed: T [K], V [mV], "
-                "G [e^2/h], G_err [e^2/h])"
-            )
+    header_line, cells = rows[0]
+    cells = [c.strip() for c in cells]
+    header = [_column(path, header_line, c) for c in cells]
     if len(set(header)) != len(header):
         dup = next(h for h in header if header.count(h) > 1)
         raise FitError(f"{path}: line {header_line}: column {dup!r} appears twice")
     for required in ("T", "G"):
         if required not in header:
             raise FitError(
-                f"{path}: missing column {required!r} (header: {', '.join(header)}; need T [K] "
+                f"{path}: missing column {required!r} (header: {', '.join(cells)}; need T [K] "
                 "and G [e^2/h], optional V [mV] and G_err [e^2/h])"
             )
     body = rows[1:]
@@ -857,8 +894,14 @@ def read_csv(path) -> Data:
             try:
                 x = float(cell)
             except ValueError:
+                hint = ""
+                if delimiter == ";" and "," in cell:
+                    hint = (
+                        " (the file is separated by ';': a decimal comma is not read; write "
+                        "numbers with a decimal point)"
+                    )
                 raise FitError(
-                    f"{path}: line {line}, column {h}: not a number: {cell.strip()!r}"
+                    f"{path}: line {line}, column {h}: not a number: {cell.strip()!r}{hint}"
                 ) from None
             if not math.isfinite(x):
                 raise FitError(

@@ -10,7 +10,7 @@ and Eq. 12 reads  I = 2 sum_jl J_j J_l D_jl Tr(S^j S^l rho)  with
 D_jl = int [W_LR (R_j)_LR (R_l)_RL - W_RL (R_j)_RL (R_l)_LR] d eps. The positive prefactor of
 Eq. 10 is dropped (it sets the time scale, not the stationary state); the prefactor of Eq. 12
 makes the current come out in units of e vF k0 / h, so that conductance = dI/dV in units of
-e^2/h (DESIGN.md section 2): e.g. Jy = 0, Jz = Jx gives I = -Jx^2 V / 2.
+e^2/h (the README's Units table): e.g. Jy = 0, Jz = Jx gives I = -Jx^2 V / 2.
 
 Writing rho = 1/2 + sum_k r_k S^k (so <S^k> = r_k / 2), Eq. 10 becomes the Bloch equation
 dr/dt = M r + b. Since everything is quadratic in J, each of M, b and the current is a linear

@@ -16,7 +16,9 @@ with f_R(eps) = f(eps - V/2), f_L(eps) = f(eps + V/2) (Eq. 11). For each window 
 
 Splitting each integral into a closed-form texture-free part plus a deviation computed with the
 cancellation-free kernel of :func:`jaxmi.texture.phase_minus_one` keeps the O(T^4) result of an
-isotropic impurity accurate to ~1e-14 relative at T = 1e-3 (DESIGN.md section 6).
+isotropic impurity accurate to ~1e-14 relative at T = 1e-3, where the plain float64 sum loses
+~1e-16/T^4 (1e-4) to the cancellation of O(J^2) terms (docs/physics.md, "Texture-free part plus
+deviation").
 
 All energies are in units of vF*k0; results are in the same units (integrals d eps).
 """

@@ -12,12 +12,12 @@ never over a file jaxmi did not write unless ``overwrite=True``
   (:func:`default_view`); :func:`read_sweep` reads one.
 * :func:`fig2_data`, :func:`fig3_data` hold what the paper's figures draw (tested against the
   closed forms); :func:`draw_fig2`, :func:`draw_fig3` draw them; :func:`make_figures` runs
-  sweeps/fig2.toml and sweeps/fig3.toml and writes both PNGs.
+  the shipped specs fig2 and fig3 (jaxmi/sweeps/) and writes both PNGs.
 * :func:`fit_figure` draws a :class:`jaxmi.fitting.FitResult`: the data with error bars, the fitted
   model as curves, and the residuals underneath.
 
-Units on every sweep axis (DESIGN.md section 2): T and eV in vF*k0, u = eV/2T, conductance dG in
-G0 = e^2/h, current in e vF k0 / h, spin as <S_j> = Tr(S_j rho).
+Units on every sweep axis (the README's Units table): T and eV in vF*k0, u = eV/2T,
+conductance dG in G0 = e^2/h, current in e vF k0 / h, spin as <S_j> = Tr(S_j rho).
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ AXIS_LABELS = {
 }
 #: Most coupling panels drawn for a file with swept model parameters (spread over J).
 MAX_PANELS = 6
-#: Colours of the paper's Fig. 2 by case name (sweeps/fig2.toml).
+#: Colours of the paper's Fig. 2 by case name (the shipped spec jaxmi/sweeps/fig2.toml).
 FIG2_COLOURS = {"isotropic": "black", "Jz>Jx": "tab:blue", "Jz=Jx": "tab:green", "Jx only": "red"}
 _DPI = 110
 
@@ -174,7 +174,7 @@ def default_view(sw: Sweep) -> tuple[str, str | None, str]:
     """(x, y, quantity) a file is drawn with by default: y is None for lines.
 
     A u file: the crossover ratio against u. Two swept numeric axes (e.g. Jz/Jx and T): a map,
-    of dG/dT when T is one of them (the sign map of sweeps/phase.toml), else of dG. Otherwise
+    of dG/dT when T is one of them (the sign map of jaxmi/sweeps/phase.toml), else of dG. Otherwise
     lines of dG against T (or the bias), one per coupling case.
     """
     q = "conductance" if "conductance" in sw.data else next(iter(sw.data))
@@ -417,7 +417,7 @@ def plot_file(
 # --- files with swept model parameters ---------------------------------------------------------
 
 #: A swept model parameter with at least this many values is drawn as a map against T by
-#: default (the gate map of sweeps/gate.toml); fewer values are lines (sweeps/textures.toml).
+#: default (the gate map of jaxmi/sweeps/gate.toml); fewer values are lines (textures.toml there).
 MAP_MIN_VALUES = 9
 
 
@@ -554,7 +554,7 @@ def fig2_data(sw: Sweep, n_fine: int = 200) -> dict:
         ``J`` (nJ, 3), ``T_fine`` (n_fine,) and ``eq14`` (nJ, n_fine), dG/G0 of Eq. 14 (exact).
     """
     if sw.third_name != "V" or len(sw.third) != 1 or sw.third[0] != 0:
-        raise JaxmiError(f"{sw.path}: Fig. 2 needs a sweep at V = 0 only (sweeps/fig2.toml)")
+        raise JaxmiError(f"{sw.path}: Fig. 2 needs a sweep at V = 0 only (as `jaxmi run fig2`)")
     T_fine = np.linspace(0.0, float(sw.T.max()), n_fine)
     T_fine[0] = 1e-4  # Eq. 14 is continuous at T = 0; keep the grid at T > 0
     return {
@@ -580,7 +580,7 @@ def fig3_data(sw: Sweep, n_fine: int = 300) -> dict:
 
     if sw.third_name != "u" or len(sw.J) != 1 or "spin" not in sw.data:
         raise JaxmiError(
-            f"{sw.path}: Fig. 3 needs one coupling on a u axis with the spin (sweeps/fig3.toml)"
+            f"{sw.path}: Fig. 3 needs one coupling on a u axis with the spin (as `jaxmi run fig3`)"
         )
     u = sw.third
     sx = sw.data["spin"][0, :, :, 0]
@@ -689,17 +689,29 @@ def draw_fig3(sw: Sweep, output: str, *, overwrite: bool = False) -> str:
     return _save(fig, output, overwrite)
 
 
-def find_spec(name: str) -> Path:
-    """A spec of the repository's ``sweeps/`` (next to the package, else in the CWD)."""
-    here = Path(__file__).resolve().parents[1] / "sweeps" / name
-    cwd = Path.cwd() / "sweeps" / name
-    for p in (here, cwd):
-        if p.is_file():
-            return p
-    raise JaxmiError(
-        f"sweeps/{name}: not found next to the jaxmi package ({here.parent}) or in the current "
-        "directory; run from a checkout of the repository"
-    )
+def _output_dir(outdir: Path) -> None:
+    """Create the figures' output directory if it is missing, like ``mkdir`` (the last
+    component only: a missing parent is an error, most likely a typo)."""
+    if outdir.is_dir():
+        return
+    if outdir.exists():
+        raise JaxmiError(f"{outdir}: the output directory is not a directory")
+    parent = outdir.parent
+    if not parent.is_dir():
+        problem = "is not a directory" if parent.exists() else "does not exist"
+        raise JaxmiError(
+            f"{outdir}: cannot create the output directory: its parent {parent} {problem} "
+            "(only the last component is created)"
+        )
+    try:
+        outdir.mkdir()
+    except FileExistsError:  # created meanwhile by someone else: fine if it is a directory
+        if not outdir.is_dir():
+            raise JaxmiError(f"{outdir}: the output directory is not a directory") from None
+    except OSError as err:
+        raise JaxmiError(
+            f"{outdir}: cannot create the output directory: {err.strerror or err}"
+        ) from None
 
 
 def make_figures(
@@ -709,10 +721,11 @@ def make_figures(
     progress=None,
     overwrite: bool = False,
 ) -> list[str]:
-    """Run sweeps/fig2.toml and sweeps/fig3.toml and draw fig2.png and fig3.png in ``outdir``.
+    """Run the shipped specs fig2 and fig3 (jaxmi/sweeps/) and draw fig2.png and fig3.png in
+    ``outdir``.
 
     Args:
-        outdir: where the PNGs go (must exist).
+        outdir: where the PNGs go; created if missing (its parent must exist).
         data_dir: where the HDF5 files go (kept; an existing complete file of the same spec is
             reused, not recomputed); default a temporary directory, removed afterwards.
         progress: a :class:`jaxmi.sweep.run.Progress` for the sweeps (default silent).
@@ -723,21 +736,22 @@ def make_figures(
         the paths of the two PNGs.
 
     Raises:
-        JaxmiError: matplotlib is missing, or a directory does not exist.
+        JaxmiError: matplotlib is missing, the data directory does not exist, or the output
+            directory cannot be created.
         StoreError: a PNG cannot or may not be written (checked before any sweep runs).
     """
     _matplotlib()
     from jaxmi.sweep import spec as spec_mod
 
     outdir = Path(outdir)
-    for what, d in (("output", outdir), ("data", data_dir)):
-        if d is not None and not Path(d).is_dir():
-            problem = "is not a directory" if Path(d).exists() else "does not exist"
-            raise JaxmiError(f"{d}: the {what} directory {problem}")
+    if data_dir is not None and not Path(data_dir).is_dir():
+        problem = "is not a directory" if Path(data_dir).exists() else "does not exist"
+        raise JaxmiError(f"{data_dir}: the data directory {problem}")
+    specs = {name: spec_mod.load(spec_mod.shipped(name)) for name in ("fig2", "fig3")}
+    _output_dir(outdir)
     pictures = {name: str(outdir / f"{name}.png") for name in ("fig2", "fig3")}
     for picture in pictures.values():
         outputs.check_output(picture, outputs.PICTURE, overwrite=overwrite)
-    specs = {name: spec_mod.load(find_spec(f"{name}.toml")) for name in ("fig2", "fig3")}
     from jaxmi.sweep.run import run_sweep
 
     with tempfile.TemporaryDirectory(prefix="jaxmi-figures-") as tmp:

@@ -1,6 +1,6 @@
 """Physical units at the edge of jaxmi: kelvin, millivolt and meV to the engine's vF*k0 units.
 
-The engine is unitless (DESIGN.md section 2): temperatures and biases are energies in units of
+The engine is unitless (the README's Units table): temperatures and biases are energies in units of
 the spin-texture scale ``E0 = vF * k0``. Measured data come in kelvin and millivolt, and E0 is
 quoted in meV. This module is the one place that converts; :mod:`jaxmi.fitting` and the command line
 use it, the physics modules never do.

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SWEEPS = REPO / "sweeps"
+#: The ready specs in the source tree (shipped as package data: jaxmi.sweep.spec.shipped).
+SWEEPS = REPO / "jaxmi" / "sweeps"
 
 
 def jaxmi_command() -> list[str]:

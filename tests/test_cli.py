@@ -14,7 +14,7 @@ import h5py
 import numpy as np
 import pytest
 import xarray as xr
-from sweep_helpers import SWEEPS, cli_env, jaxmi_command, run_cli  # noqa: F401 (fixture)
+from sweep_helpers import cli_env, jaxmi_command, run_cli  # noqa: F401 (fixture)
 
 import jaxmi
 from jaxmi.sweep.run import COMPILING, LineProgress, TqdmProgress
@@ -26,14 +26,16 @@ PROGRESS_LINE = re.compile(
 
 
 def test_fig2_matches_eq14(tmp_path, cli_env):  # noqa: F811
-    # Acceptance: `jaxmi run sweeps/fig2.toml` writes a file whose V = 0 conductance matches
-    # Eq. 14 (exact in linear response for any diagonal J and T) to 1e-10 relative at every
-    # point; the engine's quadrature error is ~1e-12 here (4e-12 measured), so 1e-10 leaves
-    # margin without hiding an O(J^2 T^4) mistake (~1e-6 relative at T = 0.01).
+    # Acceptance: `jaxmi run fig2` (the shipped spec by name, from an empty directory: no
+    # checkout needed) writes fig2.h5 there, whose V = 0 conductance matches Eq. 14 (exact in
+    # linear response for any diagonal J and T) to 1e-10 relative at every point; the engine's
+    # quadrature error is ~1e-12 here (4e-12 measured), so 1e-10 leaves margin without hiding an
+    # O(J^2 T^4) mistake (~1e-6 relative at T = 0.01).
     out = tmp_path / "fig2.h5"
-    proc = run_cli(["run", SWEEPS / "fig2.toml", "-o", out], cli_env)
+    proc = run_cli(["run", "fig2"], cli_env, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.startswith(f"wrote {out}: 240 points (J x T x V = 4 x 60 x 1)")
+    assert proc.stdout.startswith("wrote fig2.h5: 240 points (J x T x V = 4 x 60 x 1)")
+    assert [p.name for p in tmp_path.iterdir()] == ["fig2.h5"]
     # stderr is not a TTY here: "compiling ..." then plain progress lines only
     lines = proc.stderr.strip().splitlines()
     assert lines[0] == COMPILING, proc.stderr
@@ -52,7 +54,7 @@ def test_fig2_matches_eq14(tmp_path, cli_env):  # noqa: F811
     # Running it again is a no-op that leaves the file untouched (bytes and mtime); `jaxmi info`
     # summarises the file.
     before = (out.read_bytes(), out.stat().st_mtime_ns)
-    again = run_cli(["run", SWEEPS / "fig2.toml", "-o", out, "--quiet"], cli_env)
+    again = run_cli(["run", "fig2.toml", "-o", out, "--quiet"], cli_env)  # the same spec
     assert again.returncode == 0 and again.stdout == again.stderr == ""
     assert (out.read_bytes(), out.stat().st_mtime_ns) == before
     info = run_cli(["info", out], cli_env)
@@ -60,6 +62,8 @@ def test_fig2_matches_eq14(tmp_path, cli_env):  # noqa: F811
     assert info.stdout.startswith(f"{out}: jaxmi sweep, complete\n  dims: J 4, T 60, V 1")
     assert "J cases: isotropic, Jz>Jx, Jz=Jx, Jx only" in info.stdout
     assert "quadrature_order: 16" in info.stdout and "runs: 1" in info.stdout
+    # The spec's place in the package, the same on every install (not a site-packages path).
+    assert "  spec_path: jaxmi/sweeps/fig2.toml\n" in info.stdout
 
 
 def test_help_does_not_import_jax():
@@ -148,6 +152,13 @@ FIT_ARGS = ["--free", "Jx,Jz", "--fix", "E0_meV=10"]
 # (name, text) pair instead of the spec text writes another input: ("bad.csv", ...) is {csv}.
 TABLE = [
     ("missing spec", None, ["run", "{spec}"], "{spec}: cannot read the spec file"),
+    (
+        "unknown spec name",
+        None,
+        ["run", "fig9"],
+        "fig9: cannot read the spec file: No such file or directory, and no spec shipped with "
+        "jaxmi has that name (fig2, fig3, gate, large, phase, textures)",
+    ),
     ("not TOML", "[T\nvalues = 1", ["run", "{spec}"], "{spec}: is not valid TOML"),
     ("not UTF-8", b"\xff\xfe[T]", ["run", "{spec}"], "{spec}: is not UTF-8 text"),
     (
@@ -344,6 +355,13 @@ TABLE = [
         "{tmp}/nodir/x.png: the output directory {tmp}/nodir does not exist",
     ),
     ("figures into a file", None, ["figures", "-o", "{out}"], "{out}: the output directory is not"),
+    (
+        "figures under a missing parent",
+        None,
+        ["figures", "-o", "{tmp}/nodir/figs"],
+        "{tmp}/nodir/figs: cannot create the output directory: its parent {tmp}/nodir does not "
+        "exist (only the last component is created)",
+    ),
 ]
 
 

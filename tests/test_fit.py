@@ -203,6 +203,27 @@ BAD_CSV = [
     ("T,G\n", r"no data rows after the header"),
     ("", r"empty file"),
     (b"\xff\xfeT,G\n", r"is not UTF-8 text \(byte 0\); save the table as UTF-8 CSV"),
+    # A unit in brackets is checked, not ignored: the values would be read in the wrong unit.
+    (
+        "T [mK],G\n5,0.98\n",
+        r"line 1: column 'T \[mK\]': T is read in K, not 'mK'; convert the values and write "
+        r"T \[K\] \(or T\)$",
+    ),
+    ("T,V [V],G\n5,0,0.98\n", r"line 1: column 'V \[V\]': V is read in mV, not 'V'"),
+    ("T,G [S]\n5,0.98\n", r"column 'G \[S\]': G is read in e\^2/h, not 'S'"),
+    ("T,G,G_err [%]\n5,0.98,1\n", r"column 'G_err \[%\]': G_err is read in e\^2/h, not '%'"),
+    ("T [],G\n5,0.98\n", r"column 'T \[\]': T is read in K, not an empty unit;"),
+    ("T [K,G\n5,0.98\n", r"line 1: unknown column 'T \[K' \(allowed: T \[K\], V \[mV\], "),
+    ("Temp [K],G\n5,0.98\n", r"line 1: unknown column 'Temp \[K\]'"),
+    ("T,T [K],G\n5,5,0.98\n", r"line 1: column 'T' appears twice"),
+    # ';'-separated: a decimal comma is named as the reason a number does not parse.
+    (
+        "T;G\n5;0,98\n",
+        r"line 2, column G: not a number: '0,98' \(the file is separated by ';': a decimal "
+        r"comma is not read; write numbers with a decimal point\)$",
+    ),
+    ("T;G\n5;n/a\n", r"line 2, column G: not a number: 'n/a'$"),
+    ("T;V;G\n5;0.98\n", r"line 2: expected 3 cells \(T, V, G\), got 2"),
 ]
 
 
@@ -218,6 +239,25 @@ def test_bad_csv_is_one_line_naming_row_and_column(tmp_path, text, message):
 def test_csv_with_a_byte_order_mark(tmp_path):
     path = _write(tmp_path / "data.csv", "\ufeffT,G\n5,0.98\n")
     assert F.read_csv(path).G.tolist() == [0.98]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "T [K],V [mV],G [e^2/h],G_err [e^2/h]\n5,0.5,0.98,0.01\n10,-1e-1,0.97,0.02\n",
+        "T[K] , V [ mV ] , G [e^2 / h] , G_err\n5,0.5,0.98,0.01\n10,-1e-1,0.97,0.02\n",
+        "# a, comment\nT [K];V [mV];G [e^2/h];G_err [e^2/h]\n5;0.5;0.98;0.01\n10;-1e-1;0.97;0.02\n",
+        "\ufeff\n;;;\nG;G_err;T;V\n0.98;0.01;5;0.5\n\n0.97;0.02;10;-0.1\n",
+    ],
+    ids=["units", "units-spaced", "semicolon", "semicolon-bom-blank"],
+)
+def test_csv_units_in_brackets_and_semicolons(tmp_path, text):
+    # The headers the error messages write (T [K], ...) are read as the columns they name; a
+    # header line with ';' and no ',' makes ';' the separator (a comment line before it is
+    # skipped, not sniffed). Parsing only: no fit.
+    d = F.read_csv(_write(tmp_path / "data.csv", text))
+    assert d.T_K.tolist() == [5.0, 10.0] and d.V_mV.tolist() == [0.5, -0.1]
+    assert d.G.tolist() == [0.98, 0.97] and d.G_err.tolist() == [0.01, 0.02]
 
 
 def test_bad_arrays_and_too_few_points():
@@ -315,6 +355,7 @@ def test_cli_round_trip(tmp_path):
         ("T,G\n5,0.98\n6,abc\n", [], r"line 3, column G: not a number: 'abc'"),
         ("T,G\n5,0.98\n6,0.97\n", [], r"2 data point\(s\), but 2 free parameter\(s\)"),
         ("T,G\n5,0.98\n6,0.97\n7,0.96\n", ["--start", "Jx0.3"], r"--start: expected NAME=VALUE"),
+        ("T [mK];G\n5;0.98\n", [], r"line 1: column 'T \[mK\]': T is read in K, not 'mK'"),
     ],
 )
 def test_cli_bad_input_exit_2_one_line(tmp_path, text, args, message):

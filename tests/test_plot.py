@@ -1,7 +1,7 @@
 """Pictures: the data of the paper's figures against the closed forms, and `jaxmi plot`/`figures`
 as users run them (subprocess, exit status, stderr).
 
-The sweeps of sweeps/fig2.toml, fig3.toml and phase.toml run once per session (in process,
+The sweeps of the shipped specs fig2, fig3 and phase run once per session (in process,
 through the sweep driver); the figures' data (what is drawn, from jaxmi.plot.fig2_data and
 fig3_data) are compared with Eq. 14 (exact) and Eqs. 18, 19 (asymptotic, O(T^4) at fixed u).
 The pictures themselves are checked only for being non-trivial PNGs: they were looked at.
@@ -13,7 +13,7 @@ import textwrap
 
 import numpy as np
 import pytest
-from sweep_helpers import SWEEPS, jaxmi_command
+from sweep_helpers import jaxmi_command
 
 from jaxmi import analytic
 
@@ -25,7 +25,7 @@ PNG = b"\x89PNG\r\n\x1a\n"
 
 @pytest.fixture(scope="session")
 def sweep_files(tmp_path_factory):
-    """fig2.h5, fig3.h5 and phase.h5 of the repository's specs, in one directory."""
+    """fig2.h5, fig3.h5 and phase.h5 of the shipped specs, in one directory."""
     from jaxmi.sweep import spec as spec_mod
     from jaxmi.sweep.run import run_sweep
 
@@ -33,7 +33,7 @@ def sweep_files(tmp_path_factory):
     files = {}
     for name in ("fig2", "fig3", "phase"):
         files[name] = d / f"{name}.h5"
-        run_sweep(spec_mod.load(SWEEPS / f"{name}.toml"), output=str(files[name]))
+        run_sweep(spec_mod.load(spec_mod.shipped(name)), output=str(files[name]))
     return files
 
 
@@ -135,18 +135,21 @@ def test_default_views():
 
 
 def test_figures_cli(sweep_files, tmp_path):
-    # `jaxmi figures` with --data-dir holding complete files of the same specs reuses them (the
-    # sweep driver resumes with nothing left to compute) and draws both PNGs.
+    # `jaxmi figures` from a directory that is not a checkout, into a directory that does not
+    # exist yet (created, like mkdir), with --data-dir holding complete files of the same specs:
+    # reuses them (the sweep driver resumes with nothing left to compute), draws both PNGs.
     out = tmp_path / "figs"
-    out.mkdir()
     data = sweep_files["fig2"].parent
     proc = subprocess.run(
-        [*jaxmi_command(), "figures", "-o", str(out), "--data-dir", str(data), "-q"],
+        [*jaxmi_command(), "figures", "-o", "figs", "--data-dir", str(data), "-q"],
         capture_output=True,
         text=True,
         timeout=300,
+        cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "wrote figs/fig2.png\nwrote figs/fig3.png\n"
+    assert sorted(p.name for p in out.iterdir()) == ["fig2.png", "fig3.png"]
     for name in ("fig2.png", "fig3.png"):
         _is_png(out / name, min_size=30_000)
 

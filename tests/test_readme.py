@@ -22,7 +22,7 @@ def test_readme_python_example_runs():
 
 def test_readme_opens_with_the_two_commands():
     first = re.search(r"```bash\n(.*?)```", README, flags=re.S).group(1).splitlines()
-    assert first[0].startswith("pip install . && jaxmi run sweeps/fig2.toml")
+    assert first[0].startswith("pip install . && jaxmi run fig2 -o fig2.h5")
     assert first[1].startswith('pip install ".[test]" && python -m pytest -q')
 
 
@@ -56,3 +56,33 @@ def test_readme_notebook_example_runs(tmp_path, monkeypatch):
     # On the line Jz = Jx the linear conductance is -Jx^2/2 at every T (Eq. 14).
     np.testing.assert_allclose(scope["line"].sel(Jz=0.25).values, -(0.25**2) / 2, rtol=1e-10)
     np.testing.assert_array_equal(scope["dG"].values.reshape(-1), scope["line"].values.reshape(-1))
+
+
+REPO = pathlib.Path(__file__).parents[1]
+#: What users read: the README, docs/ and the package (its docstrings, messages and specs).
+USER_FILES = [
+    REPO / "README.md",
+    *sorted((REPO / "docs").glob("*.md")),
+    *sorted((REPO / "jaxmi").rglob("*.py")),
+    *sorted((REPO / "jaxmi").rglob("*.toml")),
+]
+#: Files that exist only where jaxmi was developed, not in the repository or the package.
+NOT_SHIPPED = ("shared/", "DESIGN.md", "STYLE.md")
+#: A file of the repository named in the text, e.g. tests/test_asymptotics.py.
+REPO_FILE = re.compile(r"\b(?:tests|docs|benchmarks)/[\w./-]+\.(?:py|md|json|png)")
+
+
+def test_user_docs_cite_only_files_users_have():
+    # A reader of the README, docs/ or a docstring has this repository (or the package) only: no
+    # pointer to the development notes (shared/, DESIGN.md, STYLE.md), and every tests/, docs/
+    # or benchmarks/ file named exists (e.g. not a renamed test module).
+    assert len(USER_FILES) > 30
+    found = []
+    for path in USER_FILES:
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            where = f"{path.relative_to(REPO)}:{n}"
+            found += [f"{where}: {word}" for word in NOT_SHIPPED if word in line]
+            for name in REPO_FILE.findall(line):
+                if not (REPO / name).exists():
+                    found.append(f"{where}: {name} does not exist")
+    assert not found, "\n".join(found)

@@ -32,9 +32,14 @@ def parse(text: str) -> spec.Spec:
 
 
 def test_shipped_specs_parse():
-    # Every spec in sweeps/ is valid; fig2 is the paper's four cases at V = 0 (Fig. 2).
-    specs = {p.stem: spec.load(p) for p in SWEEPS.glob("*.toml")}
+    # Every spec of jaxmi/sweeps/ is shipped and valid; fig2 is the paper's four cases at V = 0
+    # (Fig. 2).
+    names = spec.shipped_names()
+    assert names == tuple(sorted(p.stem for p in SWEEPS.glob("*.toml")))
+    specs = {name: spec.load(spec.shipped(name)) for name in names}
     assert {"fig2", "fig3", "phase", "large", "gate", "textures"} <= set(specs)
+    for name, s in specs.items():
+        assert s.path == f"jaxmi/sweeps/{name}.toml" and s.default_output() == f"{name}.h5"
     fig2 = specs["fig2"]
     assert fig2.J.kind == "cases" and len(fig2.J) == 4 and fig2.third_name == "V"
     vectors = grid.build(fig2).J.tolist()
@@ -353,6 +358,32 @@ def test_bad_specs(what, text, message):
 def test_load_missing_file(tmp_path):
     with pytest.raises(SpecError, match=r"nope\.toml: cannot read the spec file: No such file"):
         spec.load(tmp_path / "nope.toml")
+
+
+def test_resolve_a_file_or_a_shipped_name(tmp_path, monkeypatch):
+    # `jaxmi run SPEC`: an existing file as given wins, else a shipped spec by name (with or
+    # without .toml), whatever the current directory; anything else is one line with the names.
+    monkeypatch.chdir(tmp_path)
+    shipped = spec.shipped("fig2")
+    assert shipped.path == "jaxmi/sweeps/fig2.toml"
+    with open(shipped.file) as f:  # the package's copy of the source tree's file
+        assert f.read() == (SWEEPS / "fig2.toml").read_text()
+    assert spec.resolve("fig2") == spec.resolve("fig2.toml") == shipped
+    assert spec.load("fig2").path == "jaxmi/sweeps/fig2.toml"
+    (tmp_path / "phase").mkdir()  # a directory of that name is not a spec: the shipped one
+    assert spec.resolve("phase") == spec.shipped("phase.toml")
+    (tmp_path / "fig2.toml").write_text(BASE)
+    assert spec.resolve("fig2.toml") == ("fig2.toml", "fig2.toml")  # the file here wins
+    assert spec.resolve("fig2") == shipped  # (there is no file called "fig2")
+    assert spec.load("fig2.toml").sha256 == spec.parse(BASE).sha256
+    names = "(fig2, fig3, gate, large, phase, textures)"
+    for arg in ("fig9", "sweeps/fig2.toml", "phase/"):
+        with pytest.raises(SpecError) as info:
+            spec.resolve(arg)
+        assert str(info.value).startswith(f"{arg}: cannot read the spec file: ")
+        assert str(info.value).endswith(f", and no spec shipped with jaxmi has that name {names}")
+    with pytest.raises(SpecError, match=r"^fig9: no spec shipped with jaxmi has that name \("):
+        spec.shipped("fig9")
 
 
 @settings(max_examples=200, deadline=None)

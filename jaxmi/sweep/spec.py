@@ -4,11 +4,13 @@ Pure Python (no JAX, no numpy): a spec is checked completely, at the boundary, b
 numerics. Every problem is a :class:`jaxmi.errors.SpecError` with one line that names the file,
 the key path, the value given and what is allowed, e.g.
 
-    sweeps/fig2.toml: [T].num must be a positive integer, got -3
+    scan.toml: [T].num must be a positive integer, got -3
 
-The format is documented in docs/sweeps.md. Units: T, V (= eV) and u = eV/2T as in the core
-(vF*k0; u dimensionless); J dimensionless (J / vF); the Fermi level mu0 and the texture scale of
-a ``[model]`` table in vF*k0.
+The ready specs shipped with jaxmi (jaxmi/sweeps/*.toml, package data) are found by name:
+:func:`resolve` decides what a SPEC argument means (a file as given, else a shipped name such
+as ``fig2``). The format is documented in docs/sweeps.md. Units: T, V (= eV) and u = eV/2T as
+in the core (vF*k0; u dimensionless); J dimensionless (J / vF); the Fermi level mu0 and the
+texture scale of a ``[model]`` table in vF*k0.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import math
 import os
 import tomllib
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from jaxmi.errors import SpecError
 
@@ -722,15 +724,88 @@ def parse(text: str, path: str = "<spec>") -> Spec:
     )
 
 
-def load(path: str | os.PathLike) -> Spec:
-    """Read and validate a spec file (UTF-8 TOML).
+#: The ready specs shipped with jaxmi (package data): jaxmi/sweeps/NAME.toml.
+SHIPPED_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "sweeps")
+#: How a shipped spec is named in messages and in a sweep file's ``spec_path`` attribute: its
+#: path inside the package (the same on every install, unlike the site-packages path).
+SHIPPED_PREFIX = "jaxmi/sweeps/"
+
+
+class Located(NamedTuple):
+    """Where a spec is: ``file``, the file to read, and ``path``, how it is named in messages
+    and stored as the sweep file's ``spec_path`` (the argument as given for a file, else
+    ``jaxmi/sweeps/NAME.toml`` for a shipped spec)."""
+
+    file: str
+    path: str
+
+
+def shipped_names() -> tuple[str, ...]:
+    """The names of the specs shipped with jaxmi (``jaxmi run NAME``), sorted: fig2, fig3, ..."""
+    try:
+        entries = os.listdir(SHIPPED_DIR)
+    except OSError:
+        return ()
+    return tuple(sorted(e[: -len(".toml")] for e in entries if e.endswith(".toml")))
+
+
+def _shipped_name(text: str) -> str | None:
+    """``text`` as the name of a shipped spec (``fig2`` or ``fig2.toml``), else None."""
+    name = text[: -len(".toml")] if text.endswith(".toml") else text
+    return name if name in shipped_names() else None
+
+
+def shipped(name: str) -> Located:
+    """The shipped spec ``name`` (``fig2`` or ``fig2.toml``), whatever the current directory
+    holds (``jaxmi figures`` uses fig2 and fig3 this way).
 
     Raises:
-        SpecError: the file cannot be read, is not TOML, or does not match the schema.
+        SpecError: no shipped spec has that name (the message lists the names).
     """
-    path = os.fspath(path)
+    found = _shipped_name(name)
+    if found is None:
+        raise SpecError(f"{name}: no spec shipped with jaxmi has that name ({_names_text()})")
+    return Located(os.path.join(SHIPPED_DIR, found + ".toml"), f"{SHIPPED_PREFIX}{found}.toml")
+
+
+def _names_text() -> str:
+    names = shipped_names()
+    return ", ".join(names) if names else "none is installed"
+
+
+def resolve(name_or_path: str | os.PathLike) -> Located:
+    """The spec that ``jaxmi run SPEC`` means; the one place this is decided (the CLI, the
+    figures and :func:`load` ask here).
+
+    An existing file as given wins; else a shipped spec by its name (``fig2`` or ``fig2.toml``,
+    :func:`shipped_names`), so that ``jaxmi run fig2`` works from any directory.
+
+    Raises:
+        SpecError: neither: one line that says so and lists the shipped names.
+    """
+    given = os.fspath(name_or_path)
+    if os.path.isfile(given):
+        return Located(given, given)
+    if _shipped_name(given) is not None:
+        return shipped(given)
+    problem = "Is a directory" if os.path.isdir(given) else "No such file or directory"
+    raise SpecError(
+        f"{given}: cannot read the spec file: {problem}, and no spec shipped with jaxmi has "
+        f"that name ({_names_text()})"
+    )
+
+
+def load(name_or_path: str | os.PathLike | Located) -> Spec:
+    """Read and validate a spec (UTF-8 TOML): a file, or a shipped spec by name (:func:`resolve`),
+    or a :class:`Located` (e.g. ``load(shipped("fig2"))``).
+
+    Raises:
+        SpecError: no such file or shipped spec, the file cannot be read, is not TOML, or does
+            not match the schema.
+    """
+    file, path = name_or_path if isinstance(name_or_path, Located) else resolve(name_or_path)
     try:
-        with open(path, "rb") as f:
+        with open(file, "rb") as f:
             raw = f.read()
     except OSError as err:
         raise SpecError(f"{path}: cannot read the spec file: {err.strerror or err}") from None

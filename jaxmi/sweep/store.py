@@ -1,6 +1,6 @@
 """The HDF5 store of a sweep: layout, crash-safe chunk writes, resume and locking.
 
-The only module that imports h5py. Layout (DESIGN.md section 4; docs/sweeps.md):
+The only module that imports h5py. Layout (docs/sweeps.md, "The HDF5 file"):
 
 * data: ``conductance`` (J, T, V) in e^2/h, ``current`` (J, T, V) in e vF k0 / h,
   ``spin`` (J, T, V, component) = <S_j> (hbar = 1); float64, HDF5-chunked like the compute
