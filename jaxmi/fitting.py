@@ -654,17 +654,18 @@ def _residuals_and_jacobian(
 
 
 def _optimistix():
-    """The optimistix module (the solver of the paper path; an optional extra).
+    """The optimistix module (the least-squares solver; a dependency of jaxmi, so only a broken
+    install lacks it).
 
     Raises:
-        FitError: it cannot be imported; the message names ``pip install 'jaxmi[fit]'``.
+        FitError: it cannot be imported; the message names ``pip install optimistix``.
     """
     try:
         import optimistix
     except ImportError as err:
         raise FitError(
             f"fitting needs optimistix, which cannot be imported ({err}); install it with: "
-            "pip install 'jaxmi[fit]' (or pip install optimistix)"
+            "pip install optimistix"
         ) from None
     return optimistix
 

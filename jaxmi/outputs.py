@@ -30,10 +30,7 @@ PICTURE = "picture"
 FIT = "fit"
 #: The ``jaxmi_format`` of a fit result (:meth:`jaxmi.fitting.FitResult.to_json`).
 FIT_FORMAT = "jaxmi-fit/1"
-MISSING_MATPLOTLIB = (
-    "plotting needs matplotlib, which is not installed: pip install 'jaxmi[plot]' "
-    "(or pip install matplotlib)"
-)
+MISSING_MATPLOTLIB = "plotting needs matplotlib, which is not installed: pip install matplotlib"
 #: How a picture carries the stamp, by format: in matplotlib's ``metadata`` under this key, ...
 METADATA_KEYS = {"png": "Software", **dict.fromkeys(("pdf", "svg", "svgz", "eps", "ps"), "Creator")}
 #: ... or as the EXIF Software tag (written and read by Pillow, which matplotlib requires). GIF,

@@ -181,8 +181,7 @@ def test_missing_matplotlib_is_one_line(sweep_files, tmp_path, command):
     )
     assert proc.returncode == 2
     assert proc.stderr == (
-        "jaxmi: error: plotting needs matplotlib, which is not installed: "
-        "pip install 'jaxmi[plot]' (or pip install matplotlib)\n"
+        "jaxmi: error: plotting needs matplotlib, which is not installed: pip install matplotlib\n"
     )
     assert not list(tmp_path.iterdir())  # nothing computed or written
 
