@@ -176,9 +176,13 @@ def check_output(
     return path
 
 
-def _check_place(path: str) -> None:
-    """The output's directory exists, is a directory and is writable, and so is the output if
-    it exists; the output is not a directory."""
+def check_directory(path: str) -> None:
+    """The output's directory exists and is a directory; the output is not a directory (every
+    output of jaxmi, sweep files too).
+
+    Raises:
+        StoreError: one line naming the path and what is wrong.
+    """
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.exists(directory):
         raise StoreError(f"{path}: the output directory {directory} does not exist")
@@ -186,6 +190,13 @@ def _check_place(path: str) -> None:
         raise StoreError(f"{path}: {directory} is not a directory")
     if os.path.isdir(path):
         raise StoreError(f"{path}: is a directory, not an output file")
+
+
+def _check_place(path: str) -> None:
+    """:func:`check_directory`, and the directory is writable, and so is the output if it
+    exists."""
+    check_directory(path)
+    directory = os.path.dirname(os.path.abspath(path))
     if not os.access(directory, os.W_OK | os.X_OK):
         raise StoreError(f"{path}: cannot create the output file: {directory} is not writable")
     if os.path.exists(path) and not os.access(path, os.W_OK):

@@ -126,34 +126,31 @@ class TqdmProgress:
         else:
             from tqdm import tqdm
 
-        self.total = total
-        self.bar = tqdm(
-            total=total,
-            initial=done,
+        self.tqdm, self.total = tqdm, total
+        self.compiling = done < total
+        # While compiling, a bar that gives way to the computing one at the first chunk.
+        self.bar = self._bar(done, desc="compiling", leave=False) if self.compiling else None
+        if self.bar is None:
+            self.bar = self._bar(done)
+
+    def _bar(self, initial: int, **kwargs):
+        return self.tqdm(
+            total=self.total,
+            initial=initial,
             unit="pt",
             unit_scale=True,
             file=self.stream,
             dynamic_ncols=True,
             smoothing=0.1,
-            desc="compiling" if done < total else None,
-            leave=done >= total,  # the compiling bar gives way to the computing one
+            **kwargs,
         )
-        self.compiling = done < total
 
     def advance(self, points: int) -> None:
         if self.compiling:
             # A new bar from here: the old one's clock started before compilation.
             n = self.bar.n + points
             self.bar.close()
-            self.bar = type(self.bar)(
-                total=self.total,
-                initial=n,
-                unit="pt",
-                unit_scale=True,
-                file=self.stream,
-                dynamic_ncols=True,
-                smoothing=0.1,
-            )
+            self.bar = self._bar(n)
             self.compiling = False
             return
         self.bar.update(points)

@@ -57,6 +57,7 @@ import h5py
 import numpy as np
 
 from jaxmi.errors import StoreError, WriteError
+from jaxmi.outputs import check_directory
 from jaxmi.sweep import budget
 from jaxmi.sweep.grid import Grid, Layout
 
@@ -466,16 +467,6 @@ def _write_message(path: str, what: str, err: OSError, kept: int) -> str:
     )
 
 
-def _check_directory(path: str) -> None:
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.exists(directory):
-        raise StoreError(f"{path}: the output directory {directory} does not exist")
-    if not os.path.isdir(directory):
-        raise StoreError(f"{path}: {directory} is not a directory")
-    if os.path.isdir(path):
-        raise StoreError(f"{path}: is a directory, not an output file")
-
-
 _SPACE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 
@@ -563,7 +554,7 @@ def open_writer(
     Raises:
         StoreError: one line saying why, naming the path.
     """
-    _check_directory(path)
+    check_directory(path)
     _remove_stale_temporaries(path)
     # Space proven free before HDF5 writes: the whole file, or with force at least what HDF5
     # writes before the values are allocated (a failed write inside HDF5 crashes it later).
