@@ -71,7 +71,7 @@ class LineProgress:
 
     def start(self, total: int, done: int) -> None:
         self.total, self.done = total, done
-        self.t0 = self.last = time.perf_counter()
+        self.last = time.perf_counter()
         self.base = None  # (time, points) when the first chunk landed
         self.printed = done  # points count of the last line printed
         if done < total:
@@ -129,9 +129,9 @@ class TqdmProgress:
         self.tqdm, self.total = tqdm, total
         self.compiling = done < total
         # While compiling, a bar that gives way to the computing one at the first chunk.
-        self.bar = self._bar(done, desc="compiling", leave=False) if self.compiling else None
-        if self.bar is None:
-            self.bar = self._bar(done)
+        self.bar = (
+            self._bar(done, desc="compiling", leave=False) if self.compiling else self._bar(done)
+        )
 
     def _bar(self, initial: int, **kwargs):
         return self.tqdm(
