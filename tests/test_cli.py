@@ -19,9 +19,11 @@ from sweep_helpers import cli_env, jaxmi_command, run_cli  # noqa: F401 (fixture
 import jaxmi
 from jaxmi.sweep.run import COMPILING, LineProgress, TqdmProgress
 
-# "2400/4800 points, 310 k points/s, ETA 12 s"; "? points/s, ETA ?" before a rate is known.
+# "2400/4800 points, 310 k points/s, ETA 12 s"; "? points/s, ETA ?" before a rate is known;
+# "done" instead of the ETA on the last line.
 PROGRESS_LINE = re.compile(
-    r"^\d+/\d+ points, (\? points/s, ETA \?|\d+(\.\d)? ([kMGTPE] )?points/s, ETA \d+ s)$"
+    r"^\d+/\d+ points, (\? |\d+(\.\d)? ([kMGTPE] )?)points/s, "
+    r"(ETA \?|ETA \d+ s|done)$"
 )
 
 
@@ -129,6 +131,12 @@ def test_progress_objects():
     bar.close()
     final = stream.getvalue().split("\r")[-1]
     assert "3.60k/4.80k" in final and "compiling" not in final
+    stream = io.StringIO()
+    p = LineProgress(stream, interval=0.0)
+    p.start(10, 0)
+    p.advance(10)  # one chunk, the whole sweep: no rate, and no ETA to wait for
+    p.close()
+    assert stream.getvalue().splitlines()[-1] == "10/10 points, ? points/s, done"
 
 
 # --- malformed inputs ---------------------------------------------------------------------------

@@ -59,7 +59,8 @@ COMPILING = "compiling the chunk program ..."
 
 class LineProgress:
     """Plain lines for logs: ``compiling ...`` at the start, then at most one line every
-    ``interval`` seconds and one at the end: ``1200/4800 points, 310 k points/s, ETA 12 s``.
+    ``interval`` seconds and one at the end: ``1200/4800 points, 310 k points/s, ETA 12 s``
+    (``..., done`` on the last).
 
     The rate and the ETA count from the first chunk written by this run (before it, JAX is
     compiling; that time says nothing about the rest), so the first line may show ``?``.
@@ -82,10 +83,12 @@ class LineProgress:
         if self.base is not None:
             elapsed = time.perf_counter() - self.base[0]
             rate = (self.done - self.base[1]) / elapsed if elapsed > 0 else 0.0
-        if rate <= 0:
-            return f"{self.done}/{self.total} points, ? points/s, ETA ?"
-        eta = (self.total - self.done) / rate
-        return f"{self.done}/{self.total} points, {budget.si(rate, 'points/s')}, ETA {eta:.0f} s"
+        speed = budget.si(rate, "points/s") if rate > 0 else "? points/s"
+        if self.done >= self.total:
+            eta = "done"
+        else:
+            eta = f"ETA {(self.total - self.done) / rate:.0f} s" if rate > 0 else "ETA ?"
+        return f"{self.done}/{self.total} points, {speed}, {eta}"
 
     def advance(self, points: int) -> None:
         self.done += points
