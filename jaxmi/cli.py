@@ -546,21 +546,28 @@ def _add_bench_command(sub) -> None:
         help="Gauss-Legendre nodes per panel (default: jaxmi.Config().order)",
     )
     b.add_argument("--json", metavar="OUT.json", help="also write the results as JSON")
+    b.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing --json file that is not a jaxmi bench result",
+    )
 
 
 def _bench(args) -> int:
     import json
 
-    from jaxmi import bench
+    from jaxmi import bench, outputs
     from jaxmi.config import Config
 
+    if args.json:  # checked before the minute of measuring
+        outputs.check_output(args.json, outputs.BENCH, overwrite=args.overwrite, option="--json")
     config = Config() if args.order is None else Config(order=args.order)
     sizes = bench.QUICK if args.quick else bench.FULL
     result = bench.run_bench(sizes, config, progress=lambda m: print(m, file=sys.stderr))
     print(bench.format_bench(result))
     if args.json:
         with open(args.json, "w") as f:
-            json.dump(result, f, indent=2)
+            json.dump({"jaxmi_format": outputs.BENCH_FORMAT, **result}, f, indent=2)
         print(f"wrote {args.json}")
     return 0
 

@@ -28,8 +28,16 @@ from jaxmi.errors import JaxmiError, StoreError
 
 PICTURE = "picture"
 FIT = "fit"
+BENCH = "bench"
 #: The ``jaxmi_format`` of a fit result (:meth:`jaxmi.fitting.FitResult.to_json`).
 FIT_FORMAT = "jaxmi-fit/1"
+#: The ``jaxmi_format`` of a benchmark result (``jaxmi bench --json``).
+BENCH_FORMAT = "jaxmi-bench/1"
+#: JSON outputs: kind -> (the prefix of their ``jaxmi_format``, what they are called).
+_JSON_KINDS = {
+    FIT: ("jaxmi-fit/", "a jaxmi fit result"),
+    BENCH: ("jaxmi-bench/", "a jaxmi bench result"),
+}
 MISSING_MATPLOTLIB = "plotting needs matplotlib, which is not installed: pip install matplotlib"
 #: How a picture carries the stamp, by format: in matplotlib's ``metadata`` under this key, ...
 METADATA_KEYS = {"png": "Software", **dict.fromkeys(("pdf", "svg", "svgz", "eps", "ps"), "Creator")}
@@ -105,24 +113,25 @@ def _picture_stamped(path: str) -> bool:
     return False
 
 
-def _fit_result(path: str) -> bool:
+def _json_result(path: str, prefix: str) -> bool:
     if os.path.getsize(path) > _MAX_FIT_JSON:
         return False
     try:
         doc = json.loads(_read(path, _MAX_FIT_JSON).decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
         return False
-    return isinstance(doc, dict) and str(doc.get("jaxmi_format", "")).startswith("jaxmi-fit/")
+    return isinstance(doc, dict) and str(doc.get("jaxmi_format", "")).startswith(prefix)
 
 
 def written_by_jaxmi(path: str | os.PathLike, kind: str) -> bool:
-    """Whether the existing file ``path`` is a ``kind`` (:data:`PICTURE` or :data:`FIT`) output
-    that jaxmi wrote: a picture carrying :func:`stamp` (PNG, PDF, SVG, EPS, PS), or a JSON
-    document whose ``jaxmi_format`` is a jaxmi fit format. A file that cannot be read is not."""
+    """Whether the existing file ``path`` is a ``kind`` (:data:`PICTURE`, :data:`FIT` or
+    :data:`BENCH`) output that jaxmi wrote: a picture carrying :func:`stamp` (PNG, PDF, SVG,
+    EPS, PS), or a JSON document whose ``jaxmi_format`` is jaxmi's fit (bench) format. A file
+    that cannot be read is not."""
     path = os.fspath(path)
-    if kind == FIT:
+    if kind in _JSON_KINDS:
         try:
-            return _fit_result(path)
+            return _json_result(path, _JSON_KINDS[kind][0])
         except OSError:
             return False
     try:
@@ -132,8 +141,8 @@ def written_by_jaxmi(path: str | os.PathLike, kind: str) -> bool:
 
 
 def _not_ours(path: str, kind: str) -> str:
-    if kind == FIT:
-        return "is not a jaxmi fit result"
+    if kind in _JSON_KINDS:
+        return f"is not {_JSON_KINDS[kind][1]}"
     ext = _extension(path)
     if ext in METADATA_KEYS or ext in EXIF_FORMATS:
         return "carries no jaxmi stamp"
@@ -147,8 +156,8 @@ def check_output(
 
     Args:
         path: the output file.
-        kind: :data:`PICTURE` (format by extension, any matplotlib writes) or :data:`FIT` (a
-            JSON fit result).
+        kind: :data:`PICTURE` (format by extension, any matplotlib writes), :data:`FIT` (a
+            JSON fit result) or :data:`BENCH` (a JSON benchmark result).
         overwrite: replace an existing file even if jaxmi did not write it.
         option: the command-line option that names ``path`` (for the message).
 
@@ -162,8 +171,8 @@ def check_output(
             ``overwrite``).
         JaxmiError: a picture, and matplotlib is not installed.
     """
-    if kind not in (PICTURE, FIT):
-        raise ValueError(f"kind must be {PICTURE!r} or {FIT!r}, got {kind!r}")
+    if kind != PICTURE and kind not in _JSON_KINDS:
+        raise ValueError(f"kind must be {PICTURE!r}, {FIT!r} or {BENCH!r}, got {kind!r}")
     path = os.fspath(path)
     _check_place(path)
     if kind == PICTURE:

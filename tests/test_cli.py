@@ -326,6 +326,13 @@ TABLE = [
         "{tmp}: is a directory, not an output file",
     ),
     (
+        "bench json over a user file",
+        None,
+        ["bench", "--quick", "--json", "{out}"],
+        "{out}: exists and is not a jaxmi bench result; refusing to overwrite it (use --overwrite "
+        "to replace it, or --json elsewhere)",
+    ),
+    (
         "fit output not a fit result",
         ("bad.csv", FIT_CSV),
         ["fit", "{csv}", *FIT_ARGS, "-o", "{out}"],

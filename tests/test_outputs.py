@@ -33,6 +33,18 @@ def test_fit_results_are_recognised_by_their_format(tmp_path):
         assert outputs.check_output(path, outputs.FIT, overwrite=True) == str(path)
 
 
+def test_bench_results_are_recognised_by_their_format(tmp_path):
+    # A fit result is not a bench result, and the other way round.
+    path = tmp_path / "bench.json"
+    path.write_text(json.dumps({"jaxmi_format": outputs.BENCH_FORMAT, "device": "cpu"}))
+    assert outputs.check_output(path, outputs.BENCH) == str(path)
+    with pytest.raises(StoreError, match="is not a jaxmi fit result"):
+        outputs.check_output(path, outputs.FIT)
+    path.write_text(json.dumps({"jaxmi_format": outputs.FIT_FORMAT}))
+    with pytest.raises(StoreError, match="is not a jaxmi bench result"):
+        outputs.check_output(path, outputs.BENCH)
+
+
 def test_stamped_pictures_are_recognised(tmp_path):
     # Every format that holds metadata is written with the stamp and recognised; the same
     # bytes without the stamp (matplotlib's own) are not.
