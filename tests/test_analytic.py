@@ -11,7 +11,11 @@ import pytest
 from jaxmi import analytic
 
 
-@pytest.mark.parametrize("x", [0.0, 1e-6, 0.01, 0.3, 1.0, 3.0, 10.0])
+@pytest.mark.parametrize(
+    "x",
+    [0.0, 1e-6, 0.01, 0.3, 1.0]
+    + [pytest.param(x, marks=pytest.mark.slow) for x in (3.0, 10.0)],  # mpmath: many panels
+)
 def test_ic_is_against_mpmath(x):
     # Definition below Eq. 14; mpmath at 20 digits on [0, ~20] split at every half period of
     # cos(x e^2) (the integrand is < 1e-17 beyond). rtol 1e-13 / atol 1e-15: the ray rule is

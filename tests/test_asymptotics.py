@@ -35,6 +35,7 @@ def test_eq16_exact_isotropic_down_to_1e_3():
     np.testing.assert_allclose(got, want, rtol=1e-12)
 
 
+@pytest.mark.slow
 def test_eq16_t4_law_and_its_error():
     # Eq. 16, second form, -(4/45) J^2 (2 pi T)^4, is the first term of the expansion of
     # 1 - Ic^2 - Is^2 in x = scriptT = 8 T^2, (m4 - m2^2) x^2 - c4 x^4 with the moments
@@ -49,6 +50,7 @@ def test_eq16_t4_law_and_its_error():
         assert rel / T**4 == pytest.approx(kappa, rel=1e-4)
 
 
+@pytest.mark.slow
 def test_eq15_state_t_law():
     # Eq. 15, second form: d<Sz>/dV = (1 - 14/15 (pi T)^4)/4T and d<Sx>/dV = -(2/3)(pi T)^2/4T.
     # Asymptotic; the next terms are relative O(T^8) for <Sz> and O(T^4) for <Sx>
@@ -100,6 +102,7 @@ def test_eq18_crossover(u):
     assert abs(err[0]) < 1e-6 * (1 + u) ** 2
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("u", [0.1, 1.0, 5.0, 20.0])
 def test_eq19_polarization(u):
     # Eq. 19, asymptotic in T at fixed u, with S_x^(0) = -(u/3)(pi T)^2 (the printed value is twice
@@ -114,6 +117,7 @@ def test_eq19_polarization(u):
     assert abs(err[0]) < 2e-6
 
 
+@pytest.mark.slow
 def test_eq19_misprint():
     # The paper prints S_x^(0) = -(2u/3)(pi T)^2 as the linear value of Sx = Tr(S^x rho). Eq. 15
     # (and Eq. 13, exact) give Tr(S^x rho) = -(u/3)(pi T)^2: with Eq. 19's ratio F(u) the engine

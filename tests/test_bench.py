@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import math
 
+import pytest
+
 from jaxmi import Config, bench, cli
 
 TINY = bench.BenchSizes(n_direct=64, n_pairs=6, n_j=40, n_accuracy=4, repeat=2)
 
 
+@pytest.mark.slow
 def test_bench_tiny():
     r = bench.run_bench(TINY)
     for key in (

@@ -27,6 +27,7 @@ PROGRESS_LINE = re.compile(
 )
 
 
+@pytest.mark.slow
 def test_fig2_matches_eq14(tmp_path, cli_env):  # noqa: F811
     # Acceptance: `jaxmi run fig2` (the shipped spec by name, from an empty directory: no
     # checkout needed) writes fig2.h5 there, whose V = 0 conductance matches Eq. 14 (exact in
@@ -391,7 +392,34 @@ def jaxmi_file(tmp_path_factory, cli_env):  # noqa: F811
     return d / "good.h5"
 
 
-@pytest.mark.parametrize("case, text, args, expected", TABLE, ids=[t[0] for t in TABLE])
+#: Cases whose refusal comes after JAX (or matplotlib) is imported in the child, ~1-2 s each; of
+#: those, "other chunk" (a refused resume of the existing sweep) stays in the quick run.
+SLOW_CASES = {
+    "output dir missing",
+    "output under a file",
+    "output is a directory",
+    "existing other spec",
+    "non-jaxmi file",
+    "fit CSV not UTF-8",
+    "fit plot dir missing",
+    "fit output dir missing",
+    "fit output under a file",
+    "fit output is a directory",
+    "fit output not a fit result",
+    "fit outputs one file",
+    "plot unknown format",
+    "plot over a non-picture",
+    "plot without extension",
+    "plot dir missing",
+    "figures into a file",
+}
+
+
+@pytest.mark.parametrize(
+    "case, text, args, expected",
+    [pytest.param(*t, marks=pytest.mark.slow) if t[0] in SLOW_CASES else t for t in TABLE],
+    ids=[t[0] for t in TABLE],
+)
 def test_bad_input(case, text, args, expected, tmp_path, cli_env, jaxmi_file):  # noqa: F811
     # Each malformed spec or argument: non-zero exit, exactly one line on stderr that names the
     # file/key/argument, no traceback, nothing on stdout, pre-existing files byte-identical.
@@ -479,6 +507,7 @@ def test_core_does_not_import_sweep_or_h5py():
 # --- fit: mistakes found before the fit starts ---------------------------------------------------
 
 
+@pytest.mark.slow
 def test_fit_without_optimistix_is_one_line(tmp_path, cli_env):  # noqa: F811
     # optimistix missing (simulated: None in sys.modules makes its import fail): one FitError
     # naming the extra, exit 2, before anything is compiled or written.
@@ -531,6 +560,7 @@ def test_plot_replaces_only_its_own_pictures(jaxmi_file, tmp_path, capsys):
     assert capsys.readouterr().out == f"wrote {picture}\nwrote {picture}\n"
 
 
+@pytest.mark.slow
 def test_figures_checks_its_pictures_before_the_sweeps(tmp_path, cli_env):  # noqa: F811
     # `jaxmi figures` refuses a fig3.png it did not write before running any sweep.
     pytest.importorskip("matplotlib")

@@ -120,6 +120,7 @@ def big(tmp_path_factory):
     return path, data
 
 
+@pytest.mark.slow
 def test_two_workers_bitwise(tmp_path, client, big):
     # Acceptance: 10^6 points on 2 worker processes, bitwise the single-process arrays; each
     # worker built its chunk computer once (one spec in its cache, one compiled program).
@@ -143,6 +144,7 @@ def test_two_workers_bitwise(tmp_path, client, big):
     assert sorted(client.run(worker_caches).values()) == [(1, 1), (1, 1)]
 
 
+@pytest.mark.slow
 def test_worker_sigkill_mid_sweep(tmp_path, client, big):
     # One worker process is killed with SIGKILL after 3 chunks are written, while chunks are in
     # flight on it: dask recomputes them elsewhere (its nanny restarts it), the sweep completes,
@@ -189,6 +191,7 @@ def test_worker_sigkill_mid_sweep(tmp_path, client, big):
     client.wait_for_workers(2, timeout=60)  # the nanny restarted it, for the next tests
 
 
+@pytest.mark.slow
 def test_client_killed_then_finished_locally(tmp_path, cli_env, big):  # noqa: F811
     # `jaxmi run --cluster local:2` (its own LocalCluster) killed with SIGKILL after a few
     # chunks: its worker processes exit with it; the same command without --cluster finishes the
@@ -252,6 +255,7 @@ def nan_task(spec_text, spec_path, block, i, cache=False):
     return values
 
 
+@pytest.mark.slow
 def test_failing_chunk_is_reported_not_recorded(tmp_path, client):
     # A chunk raising on a worker, and a chunk whose result holds a NaN: each stops the run with
     # one line naming the chunk and its J/T/u index ranges; it is not marked done; the tasks

@@ -39,6 +39,7 @@ def test_default_order_on_documented_domain():
     assert err.max() <= 1e-12
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("t, v", [(0.3, 0.0), (1.0, 1.0), (0.01, 0.4), (0.0, 2.0)])
 def test_geometric_convergence_in_order(t, v):
     # Gauss-Legendre on panels clear of the integrand's singularities converges geometrically:

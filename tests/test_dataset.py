@@ -61,6 +61,7 @@ def cli_file(tmp_path_factory, cli_env):  # noqa: F811
     return d / "cli.h5"
 
 
+@pytest.mark.slow
 def test_run_in_memory_equals_the_cli_file(cli_file):
     ds = jaxmi.run(SPEC, progress=False)
     with xr.open_dataset(cli_file, engine="h5netcdf") as ref:
@@ -76,6 +77,7 @@ def test_run_in_memory_equals_the_cli_file(cli_file):
     assert all("units" in ds[c].attrs for c in ds.coords)
 
 
+@pytest.mark.slow
 def test_run_from_toml_text_and_path_to_a_file(tmp_path, cli_file):
     out = tmp_path / "nb.h5"
     with jaxmi.run(TOML, out, progress=False) as ds, jaxmi.open(cli_file) as ref:
@@ -98,6 +100,7 @@ def test_bad_specs_are_one_line():
         jaxmi.run(3, progress=False)
 
 
+@pytest.mark.slow
 def test_open_masks_exactly_the_unwritten_points(tmp_path, cli_file):
     # An interrupted sweep, and in it one unmarked chunk that holds values (a write cut off
     # before its mark): NaN at every point of unmarked chunks, the computed values elsewhere.
@@ -137,6 +140,7 @@ def test_open_unstacks_a_product_grid(tmp_path):
             assert np.array_equal(got, flat.conductance.isel(J=k).values)
 
 
+@pytest.mark.slow
 def test_open_refuses_what_it_cannot_read(tmp_path, cli_file):
     other = tmp_path / "other.h5"
     with h5py.File(other, "w") as f:

@@ -72,6 +72,7 @@ SPLIT = """
 """
 
 
+@pytest.mark.slow
 def test_split_over_four_devices_gives_the_bits_of_one_call():
     # Pieces are whole blocks of the compiled loop, so every point meets the same arithmetic.
     assert _python(SPLIT, "--xla_force_host_platform_device_count=4").strip() == "ok"
@@ -95,6 +96,7 @@ def test_host_device_count_before_and_after_jax_starts():
     assert out.split() == ["1", "RuntimeWarning"]
 
 
+@pytest.mark.slow
 def test_host_device_count_default_keeps_xla_flags_and_else_takes_the_cores():
     code = """
         import jaxmi, jax
@@ -125,6 +127,7 @@ def test_host_device_count_rejects_bad_counts(bad):
     assert os.environ.get("XLA_FLAGS") == before
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", [None, Model(spin=1, mu0=0.2)], ids=["paper", "spin-1 gated"])
 def test_one_observable_has_the_bits_of_evaluate(model):
     # conductance() and current() compile only their own output (faster); their values must be

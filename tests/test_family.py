@@ -28,6 +28,7 @@ def _scale(J) -> float:
     return float(np.sum(np.square(J)))
 
 
+@pytest.mark.slow
 @settings(max_examples=40, deadline=None)
 @given(st.lists(coupling, min_size=3, max_size=3), temperature, bias)
 def test_reduces_to_the_paper_path(J, T, V):
@@ -65,6 +66,7 @@ def _random_case(seed: int):
     )
 
 
+@pytest.mark.slow
 @settings(max_examples=12, deadline=None)
 @given(st.sampled_from(SPINS), st.integers(0, 2**31 - 1))
 def test_impurity_frame_rotation(spin, seed):
@@ -79,6 +81,7 @@ def test_impurity_frame_rotation(spin, seed):
     np.testing.assert_allclose(np.asarray(b.spin), R @ np.asarray(a.spin), atol=1e-12)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("spin", SPINS)
 def test_axial_exchange_without_texture_carries_no_current(spin):
     # theta = 0 and Jxx = Jyy, no off-diagonals: H_int conserves total S^z + sigma^z/2, so there is
@@ -95,6 +98,7 @@ def test_axial_exchange_without_texture_carries_no_current(spin):
         assert abs(float(out.conductance)) <= 1e-14 * (2 * a * a + c * c)
 
 
+@pytest.mark.slow
 @settings(max_examples=12, deadline=None)
 @given(st.sampled_from(SPINS), st.integers(0, 2**31 - 1))
 def test_current_odd_in_bias_at_zero_gate(spin, seed):
@@ -107,6 +111,7 @@ def test_current_odd_in_bias_at_zero_gate(spin, seed):
     assert float(out.conductance[1]) == pytest.approx(float(out.conductance[0]), abs=1e-12)
 
 
+@pytest.mark.slow
 @settings(max_examples=10, deadline=None)
 @given(st.sampled_from((*SPINS, 2.0, 2.5)), st.integers(0, 2**31 - 1))
 def test_density_matrix_is_a_state(spin, seed):
@@ -127,6 +132,7 @@ def test_density_matrix_is_a_state(spin, seed):
     assert np.linalg.eigvalsh(rho).min() >= -1e-14
 
 
+@pytest.mark.slow
 def test_grid_matches_direct_path():
     # The factorized family path is the same algebra in another order: 1e-13 of the J^2 scale.
     rng = np.random.default_rng(5)
@@ -143,7 +149,9 @@ def test_grid_matches_direct_path():
 # --- the gated isotropic closed form --------------------------------------------------------
 
 
-@pytest.mark.parametrize("spin", SPINS)
+@pytest.mark.parametrize(
+    "spin", [0.5, *(pytest.param(s, marks=pytest.mark.slow) for s in SPINS[1:])]
+)
 @pytest.mark.parametrize(
     "T, mu0", [(0.005, 0.6), (0.02, 0.8), (0.05, -0.5), (0.1, 0.3), (0.3, 1.0)]
 )
@@ -187,6 +195,7 @@ def _central(f, x, h):
     return (f(x + h) - f(x - h)) / (2 * h)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "name, build, x0",
     [
@@ -217,6 +226,7 @@ def test_gradients_match_finite_differences(name, build, x0):
     assert grad == pytest.approx(fd, rel=1e-6), name
 
 
+@pytest.mark.slow
 def test_zero_temperature_zero_bias_is_the_right_limit():
     # At T = V = 0 the rates vanish; the conductance is the T = 0 limit V -> 0 (a gate makes it
     # differ from the linear-response limit T -> 0 at V = 0, which the second check shows).
@@ -252,7 +262,8 @@ def test_paper_model_takes_the_paper_path():
         ({"mu0": float("nan")}, [0.1] * 3, "Model.mu0 must be a finite"),
         ({"texture": PowerLaw(-1.0, 2.0)}, [0.1] * 3, "PowerLaw.scale must be"),
         ({"exchange": "tensor"}, [0.1] * 3, "exchange tensor"),
-        ({"spin": 1.0}, np.eye(3) * 0.1, None),  # a batch of three diagonal couplings: fine
+        # a batch of three diagonal couplings: fine (compiles the spin-1 path for 3 points)
+        pytest.param({"spin": 1.0}, np.eye(3) * 0.1, None, marks=pytest.mark.slow),
     ],
 )
 def test_bad_models_are_refused(kwargs, J, message):
@@ -270,6 +281,7 @@ def test_outside_the_family_domain_warns():
         jaxmi.conductance([0.1] * 3, 0.1, 0.1, model=Model(mu0=1.5))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "model",
     [
@@ -290,6 +302,7 @@ def test_one_effective_coupling_direction_is_finite(model):
     np.testing.assert_allclose(np.asarray(out.density_matrix[0]), np.eye(d) / d, atol=1e-15)
 
 
+@pytest.mark.slow
 def test_rank_one_exchange_tensor_dephases():
     # J = u w^T couples only S.u: pure dephasing in the S.u basis, so rho = 1/2 stays, and values
     # and J-gradients are finite at T > 0.

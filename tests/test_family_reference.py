@@ -39,8 +39,16 @@ def test_table_covers_the_family():
     assert sum(p["texture"] != paper for p in POINTS) >= 4
 
 
+def _quick(p) -> bool:
+    """The points of one compiled program (S = 1, a power law, the default panels) stay in the
+    quick run (-m "not slow"); each other (spin, texture kind, panels) costs a compilation."""
+    return p["S"] == 1.0 and p["texture"]["kind"] == "power_law" and p["T"] <= 0.3
+
+
 @pytest.mark.parametrize(
-    "p", POINTS, ids=lambda p: f"S={p['S']},T={p['T']:.3g},V={p['V']:.3g},mu0={p['mu0']:.2g}"
+    "p",
+    [p if _quick(p) else pytest.param(p, marks=pytest.mark.slow) for p in POINTS],
+    ids=lambda p: f"S={p['S']},T={p['T']:.3g},V={p['V']:.3g},mu0={p['mu0']:.2g}",
 )
 def test_engine_matches_family_reference(p):
     # rtol 1e-8 (issue 9) on conductance and current. Absolute floors where the exact value is 0

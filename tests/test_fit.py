@@ -75,6 +75,7 @@ def _recover(truth, T, V, start_pattern):
     return inside, np.array(chi2)
 
 
+@pytest.mark.slow
 def test_recovery_anisotropic_linear_response():
     # Jx, Jz and E0 free, Jy = 0 fixed; G(T) only.
     inside, chi2 = _recover(ANISO_TRUTH, ANISO_T, np.zeros_like(ANISO_T), _start)
@@ -83,6 +84,7 @@ def test_recovery_anisotropic_linear_response():
     assert 0.7 < chi2.mean() < 1.3 and chi2.max() < 3.5, chi2
 
 
+@pytest.mark.slow
 def test_recovery_isotropic_finite_bias():
     # J, E0 and the offset free; dI/dV at three temperatures.
     inside, chi2 = _recover(ISO_TRUTH, ISO_T, ISO_V, _start)
@@ -91,6 +93,7 @@ def test_recovery_isotropic_finite_bias():
     assert 0.7 < chi2.mean() < 1.3 and chi2.max() < 3.5, chi2
 
 
+@pytest.mark.slow
 def test_jacobian_matches_finite_differences():
     # The Jacobian of the residuals in the physical parameters (standard errors) and in the
     # solver's unconstrained variables (what Levenberg-Marquardt uses), against central finite
@@ -154,6 +157,7 @@ def test_n_with_a_coupling_is_refused():
         F.fit(ISO_T, ISO_V, np.ones(15), SIGMA, free="n,J", fix={"E0_meV": 10.0})
 
 
+@pytest.mark.slow
 def test_structural_degeneracy_is_refused():
     # Linear response with Jy = 0: G = 1 + offset - Jx^2/2 + (Jx^2 - Jz^2)/4 (1 - Ic) (Eq. 14),
     # two functions of T for three parameters: Jx, Jz and offset have a null direction.
@@ -171,6 +175,7 @@ def test_structural_degeneracy_is_refused():
     assert "\n" not in str(e.value)
 
 
+@pytest.mark.slow
 def test_near_degenerate_pair_is_reported():
     # Isotropic impurity, linear response, kB T / E0 <= 0.05: the T^4 regime (Eq. 16), where
     # dG depends on J^2 / E0^4 only. Exact data and the true start: the fit converges at once,
@@ -299,6 +304,7 @@ def _cli(args, cwd) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow
 def test_cli_round_trip(tmp_path):
     # CSV in (T, G, G_err; no V column: linear response), JSON and PNG out. The PNG was looked
     # at when this test was written: data with error bars on the fitted G(T) curve, residuals
@@ -353,8 +359,18 @@ def test_cli_round_trip(tmp_path):
     "text, args, message",
     [
         ("T,G\n5,0.98\n6,abc\n", [], r"line 3, column G: not a number: 'abc'"),
-        ("T,G\n5,0.98\n6,0.97\n", [], r"2 data point\(s\), but 2 free parameter\(s\)"),
-        ("T,G\n5,0.98\n6,0.97\n7,0.96\n", ["--start", "Jx0.3"], r"--start: expected NAME=VALUE"),
+        pytest.param(
+            "T,G\n5,0.98\n6,0.97\n",
+            [],
+            r"2 data point\(s\), but 2 free parameter\(s\)",
+            marks=pytest.mark.slow,
+        ),
+        pytest.param(
+            "T,G\n5,0.98\n6,0.97\n7,0.96\n",
+            ["--start", "Jx0.3"],
+            r"--start: expected NAME=VALUE",
+            marks=pytest.mark.slow,
+        ),
         ("T [mK];G\n5;0.98\n", [], r"line 1: column 'T \[mK\]': T is read in K, not 'mK'"),
     ],
 )

@@ -71,6 +71,7 @@ def _evaluate(values: dict, free=FREE, model=None, T=T, V=V):
     return np.asarray(r)[: len(T)], np.asarray(jac)[: len(T)]
 
 
+@pytest.mark.slow
 def test_recovery_isotropic_gate():
     clean, _ = _evaluate(TRUTH)
     for seed in range(3):
@@ -94,6 +95,7 @@ def test_recovery_isotropic_gate():
         assert list(r.params) == ["J", "E0_meV", *F.family_parameters(), "n", "offset"]
 
 
+@pytest.mark.slow
 def test_jacobian_in_mu0_matches_finite_differences():
     # Physical parameters (what the standard errors use), then the host solver's chain rule
     # dp/dz of the bound transforms. Step 1e-5 relative: truncation ~1e-10, roundoff ~1e-11,
@@ -133,6 +135,7 @@ def test_jacobian_in_mu0_matches_finite_differences():
     np.testing.assert_allclose(dp, fdz, rtol=1e-8)
 
 
+@pytest.mark.slow
 def test_even_in_mu0_and_in_each_coupling():
     # The default bounds mu0_meV >= 0 and couplings >= 0 rest on these: G(mu0) = G(-mu0) for an
     # even texture (at any bias, also V != 0 and both signs), and G is unchanged when one
@@ -157,6 +160,7 @@ def test_even_in_mu0_and_in_each_coupling():
     assert np.abs(g_odd_minus - g_odd).max() > 1e-3
 
 
+@pytest.mark.slow
 def test_texture_c0_with_an_isotropic_impurity_is_refused():
     # A constant theta rotates the electron spin frame, which an isotropic impurity does not
     # see: dG does not depend on texture_c0, its Jacobian column is roundoff (~1e-17), caught
@@ -182,6 +186,7 @@ def _write(path: Path, text: str) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_spin_one_fit_through_fit_file(tmp_path):
     # Spin S = 1 (d = 3), the same design; the fit through the command line's function: CSV in,
     # JSON and PNG out. The model is in the JSON (model_family) and the table.

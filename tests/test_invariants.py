@@ -9,6 +9,7 @@ semidefinite; current odd in V; conductance even in V; factorized path == direct
 import warnings
 
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -45,6 +46,7 @@ def test_physical_state_and_symmetries(j, t, v):
     assert abs(g[0] - g[1]) <= 1e-12 * abs(g[0]) + 1e-14 * np.sum(np.square(j))
 
 
+@pytest.mark.slow
 @given(st.lists(J3, min_size=1, max_size=4), st.lists(st.tuples(T, V), min_size=1, max_size=3))
 def test_factorized_equals_direct(js, tvs):
     # Issue 2: the two paths agree to 1e-13 (relative, with an absolute floor at the scale of

@@ -121,6 +121,7 @@ def test_outputs_are_float64():
     assert out.density_matrix.dtype == jnp.complex128
 
 
+@pytest.mark.slow
 def test_broadcasting_shapes():
     J = np.full((4, 1, 3), 0.2)
     T = np.linspace(0.01, 0.3, 5)
@@ -132,6 +133,7 @@ def test_broadcasting_shapes():
     assert jaxmi.conductance([0.1, 0.2, 0.3], 0.1, np.zeros((2, 3))).shape == (2, 3)
 
 
+@pytest.mark.slow
 def test_jit_and_vmap_compatible():
     f = jax.jit(lambda j, t, v: jaxmi.conductance(j, t, v))
     a = f(jnp.array([0.3, 0.2, 0.1]), 0.1, 0.05)

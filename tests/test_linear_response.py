@@ -66,6 +66,7 @@ def test_eq13_linear_response_state(T):
     np.testing.assert_allclose(np.asarray(slope), np.asarray(want), rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.slow
 def test_eq13_spin_vanishes_at_zero_bias():
     # Eq. 13: rho = 1/2 + O(V); the zeroth order is the unpolarised state, exactly.
     s = jaxmi.spin(COUPLINGS, 0.1, 0.0)
@@ -80,6 +81,7 @@ def test_fig2_green_curve_is_temperature_independent():
     np.testing.assert_allclose(np.asarray(got), -(0.25**2) / 2, rtol=1e-13)
 
 
+@pytest.mark.slow
 def test_pure_dephasing_red_curve():
     # DESIGN.md section 2: Jy = Jz = 0 (singular generator) gives -Jx^2/4 (1 + Ic(2 scriptT)),
     # tending to -Jx^2/2 only as T -> 0. Exact; rtol 1e-12.

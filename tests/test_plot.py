@@ -37,6 +37,7 @@ def sweep_files(tmp_path_factory):
     return files
 
 
+@pytest.mark.slow
 def test_fig2_data_is_eq14(sweep_files):
     # Fig. 2 draws the engine's dG_L/G0 at V = 0 for the four cases; Eq. 14 is exact in linear
     # response for any diagonal J and T: rtol 1e-10 (measured 4e-12, the isotropic T^4
@@ -57,6 +58,7 @@ def test_fig2_data_is_eq14(sweep_files):
     assert abs(iso[0]) < 1e-6 and np.all(np.diff(iso) < 0) and -0.03 < iso[-1] < -0.015
 
 
+@pytest.mark.slow
 def test_fig3_data_within_the_t4_bounds(sweep_files):
     # Fig. 3 draws dG(T, V)/dG_L(T) (dG_L from Eq. 14, exact) and <Sx>/Sx^(0) with the corrected
     # Sx^(0) = -(u/3)(pi T)^2 against u = eV/2T, T in {0.005, 0.01, 0.02}. Eqs. 18 and 19 are
@@ -86,6 +88,7 @@ def _is_png(path, min_size=10_000):
     assert min_size < len(data) < 300_000, len(data)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "name, extra",
     [("fig2", []), ("fig3", []), ("phase", []), ("phase", ["--x", "T"])],
@@ -134,6 +137,7 @@ def test_default_views():
     assert plot.default_view(bias) == ("V", None, "conductance")
 
 
+@pytest.mark.slow
 def test_figures_cli(sweep_files, tmp_path):
     # `jaxmi figures` from a directory that is not a checkout, into a directory that does not
     # exist yet (created, like mkdir), with --data-dir holding complete files of the same specs:
@@ -169,6 +173,7 @@ BLOCKED = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", [["plot", "FILE"], ["figures", "-o", "."]])
 def test_missing_matplotlib_is_one_line(sweep_files, tmp_path, command):
     args = [str(sweep_files["fig2"]) if a == "FILE" else a for a in command]

@@ -4,10 +4,12 @@ import pathlib
 import re
 
 import numpy as np
+import pytest
 
 README = (pathlib.Path(__file__).parents[1] / "README.md").read_text()
 
 
+@pytest.mark.slow
 def test_readme_python_example_runs():
     blocks = re.findall(r"```python\n(.*?)```", README, flags=re.S)
     assert blocks, "README has no python example"
@@ -34,6 +36,7 @@ def test_ci_runs_the_readme_commands_verbatim():
         assert command in ci, command
 
 
+@pytest.mark.slow
 def test_readme_model_family_example_runs():
     blocks = re.findall(r"```python\n(.*?)```", README, flags=re.S)
     scope: dict = {}

@@ -28,7 +28,10 @@ DATA = Path(__file__).resolve().parent / "data" / "reference_points.json"
 # Regime: texture=False, low and moderate T, V = 0 and V ~ T. Tolerance rtol 1e-9: the
 # reference's FD conductance is accurate to ~1e-12 here (no cancellation), so 1e-9 is safe.
 # --------------------------------------------------------------------------------------------
-@pytest.mark.parametrize(("jx", "T", "V"), [(0.3, 0.05, 0.1), (-0.7, 0.2, 0.0), (1.0, 0.02, -0.05)])
+@pytest.mark.parametrize(
+    ("jx", "T", "V"),
+    [(0.3, 0.05, 0.1), pytest.param(-0.7, 0.2, 0.0, marks=pytest.mark.slow), (1.0, 0.02, -0.05)],
+)
 def test_normalisation_no_texture(jx, T, V):
     r = ref.point((jx, 0.0, jx), T, V, texture=False)
     assert r["conductance"] == pytest.approx(-(jx**2) / 2, rel=1e-9)
@@ -46,7 +49,11 @@ def test_normalisation_no_texture(jx, T, V):
 # --------------------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("J", "T", "V"),
-    [((0.3, -0.5, 0.7), 0.1, 0.15), ((0.9, 0.2, -0.1), 0.05, -0.3), ((0.0, 0.6, 0.4), 0.03, 0.02)],
+    [
+        ((0.3, -0.5, 0.7), 0.1, 0.15),
+        pytest.param((0.9, 0.2, -0.1), 0.05, -0.3, marks=pytest.mark.slow),
+        pytest.param((0.0, 0.6, 0.4), 0.03, 0.02, marks=pytest.mark.slow),
+    ],
 )
 def test_general_coupling_no_texture(J, T, V):
     r = ref.point(J, T, V, texture=False)
@@ -108,7 +115,7 @@ def _stored_points():
     return json.loads(DATA.read_text())["points"]
 
 
-@pytest.mark.parametrize("which", [0, 1])
+@pytest.mark.parametrize("which", [0, pytest.param(1, marks=pytest.mark.slow)])
 def test_stored_points_reproduced(which):
     pts = [p for p in _stored_points() if p["V"] != 0 and p["coupling_class"] == "random"]
     p = sorted(pts, key=lambda q: q["T"])[which]
@@ -145,8 +152,15 @@ def eq14(J, T: float) -> float:
     )
 
 
-@pytest.mark.parametrize("T", [0.05, 0.2])
-@pytest.mark.parametrize("J", [(0.25, 0.25, 0.25), (0.25, 0.0, 0.35), (0.3, -0.5, 0.7)])
+@pytest.mark.parametrize("T", [0.05, pytest.param(0.2, marks=pytest.mark.slow)])
+@pytest.mark.parametrize(
+    "J",
+    [
+        (0.25, 0.25, 0.25),
+        pytest.param((0.25, 0.0, 0.35), marks=pytest.mark.slow),
+        pytest.param((0.3, -0.5, 0.7), marks=pytest.mark.slow),
+    ],
+)
 def test_eq14_linear_conductance(J, T):
     r = ref.point(J, T, 0.0)
     assert r["conductance"] == pytest.approx(eq14(J, T), rel=1e-8)

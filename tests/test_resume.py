@@ -73,6 +73,7 @@ def reference(tmp_path_factory, cli_env):  # noqa: F811
     return spec, data, wall
 
 
+@pytest.mark.slow
 def test_sigkill_at_random_moments(tmp_path, cli_env, reference):  # noqa: F811
     # kill -9 once in mid-sweep for certain, then at seeded random moments (fractions of an
     # uninterrupted run's duration, so some land during start-up or file creation), re-running
@@ -136,6 +137,7 @@ def test_ctrl_c_is_clean_and_resumable(tmp_path, cli_env, reference):  # noqa: F
     assert done.all() and all(np.array_equal(got[q], ref[q]) for q in QUANTITIES)
 
 
+@pytest.mark.slow
 def test_second_writer_is_refused(tmp_path, cli_env, reference):  # noqa: F811
     # Two real processes on one output file: the second is refused with one line while the
     # first writes (even with --overwrite), and the first finishes unharmed. The first is
@@ -166,6 +168,7 @@ def test_second_writer_is_refused(tmp_path, cli_env, reference):  # noqa: F811
     assert done.all() and all(np.array_equal(got[q], ref[q]) for q in QUANTITIES)
 
 
+@pytest.mark.slow
 def test_one_and_four_devices_bitwise(tmp_path, cli_env):  # noqa: F811
     # Chunks are dispatched round-robin over jax.local_devices(), each device running the same
     # single-device program on whole chunks: 4 host devices give the 1-device bits exactly. The

@@ -87,6 +87,7 @@ def _skeleton_only(spec_path, out) -> None:
     assert result.points_done == 0 and result.interrupted
 
 
+@pytest.mark.slow
 def test_write_fails_mid_run_then_resumes_bitwise(tmp_path, cli_env, reference):  # noqa: F811
     # The limit falls at chunk 8's spin values: chunks 0-7 are written, chunk 8 fails after its
     # conductance and current went in; it must not be recorded, and nothing after it either.
@@ -125,6 +126,7 @@ def test_write_fails_mid_run_then_resumes_bitwise(tmp_path, cli_env, reference):
         assert got[q].tobytes() == arr.tobytes(), q
 
 
+@pytest.mark.slow
 def test_fresh_run_over_a_size_limit_creates_nothing(tmp_path, cli_env, reference):  # noqa: F811
     # A file-size limit below the file: refused while reserving the space, before HDF5 writes;
     # no output and no temporary is left; without the limit the same command completes.
@@ -168,6 +170,7 @@ BIG_SPEC = """
 """
 
 
+@pytest.mark.slow
 def test_full_disk_tmpfs(tmp_path, cli_env):  # noqa: F811
     # A real full disk (root only: a 2 MB tmpfs). Fresh run: refused before any file exists;
     # after space is freed the same command runs. Resume onto a disk that filled up meanwhile:
@@ -317,6 +320,7 @@ def test_sizes_and_counts_read_well():
 # --- what readers see ---------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_unwritten_points_are_nan_for_every_reader(tmp_path, reference):
     # An interrupted sweep: h5py and xarray (netCDF semantics, _FillValue) show NaN exactly at
     # the points of chunks not written, the computed values elsewhere; no 0.0 placeholder.
@@ -360,6 +364,7 @@ def _damage(path, how: str) -> None:
             f["sweep"].create_dataset("chunks_done", data=np.concatenate([old, old]))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("how", ["short", "long", "missing"])
 @pytest.mark.parametrize("command", ["run", "info", "plot"])
 def test_damaged_resume_record_is_one_line(how, command, tmp_path, cli_env, reference):  # noqa: F811
@@ -378,6 +383,7 @@ def test_damaged_resume_record_is_one_line(how, command, tmp_path, cli_env, refe
 # --- silent results -----------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_sweep_outside_the_domain_warns_once(tmp_path, cli_env):  # noqa: F811
     # T = 1e3 and V = 50 lie outside the validated domain: one AccuracyWarning line with the
     # count, as the API gives for the same points; the sweep still runs.
@@ -393,6 +399,7 @@ def test_sweep_outside_the_domain_warns_once(tmp_path, cli_env):  # noqa: F811
     assert lines[0].startswith("jaxmi: AccuracyWarning: 6 point(s) outside the validated domain")
 
 
+@pytest.mark.slow
 def test_float32_is_refused_before_any_file(tmp_path, cli_env, reference):  # noqa: F811
     spec, _ = reference
     env = dict(cli_env, JAX_ENABLE_X64="0")

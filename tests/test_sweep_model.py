@@ -122,6 +122,7 @@ def mu0_file(tmp_path_factory):
     return s, out
 
 
+@pytest.mark.slow
 def test_mu0_axis_equals_direct_path(mu0_file):
     # Every (J, mu0, T, V) point of the gate sweep equals jaxmi.evaluate with Model(mu0=...),
     # including T = 0, V < 0, V = 0 and mu0 = 0 (where the direct path is the paper's).
@@ -138,6 +139,7 @@ def test_mu0_axis_equals_direct_path(mu0_file):
     check_against_direct(got, J, T, V, [Model(mu0=float(m)) for m in mu0])
 
 
+@pytest.mark.slow
 def test_exponent_axis_equals_direct_path(tmp_path):
     # A texture-parameter axis: theta = |eps|^p for two p, each point against jaxmi.evaluate
     # with Model(mu0=0.2, texture=PowerLaw(exponent=p)).
@@ -161,6 +163,7 @@ def test_exponent_axis_equals_direct_path(tmp_path):
     check_against_direct(got, J, T, V, models)
 
 
+@pytest.mark.slow
 def test_tensor_sweep_equals_direct_path(tmp_path):
     # Exchange tensors (a 3x3 case, a diagonal one given as 3 numbers, an antisymmetric part)
     # for spin 1 at mu0 = 0.3: stored as J_tensor (J, i, j), values equal jaxmi.evaluate.
@@ -244,6 +247,7 @@ chunk = 12
 """
 
 
+@pytest.mark.slow
 def test_sigkill_resume_is_bitwise(tmp_path, cli_env, mu0_file):  # noqa: F811
     # kill -9 in mid-sweep, then the same command (the installed jaxmi script, real signals;
     # helpers of test_resume.py): the finished file is bitwise an uninterrupted run's (here one

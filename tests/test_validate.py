@@ -39,6 +39,7 @@ def test_row_fails_on_nan_and_reports_the_worst_point():
     assert not validate._row("f", "r", 2, [0.0, 2.0], 1.0).passed
 
 
+@pytest.mark.slow
 def test_validation_passes_at_default_order():
     # Every closed form and invariant, in process (strict JAX of conftest: rank promotion raises,
     # warnings are errors). The table has one or more rows per equation 13-19.
@@ -56,6 +57,7 @@ def test_validation_passes_at_default_order():
     assert wall < 90, f"validation took {wall:.0f} s"
 
 
+@pytest.mark.slow
 def test_validate_cli_fails_with_a_wrong_order():
     # A quadrature of 4 nodes per panel is wrong by 1e-4 (generic J) to 30x (isotropic, small T):
     # validate must say so and exit with status 1 (not 0, not the usage-error status 2).
