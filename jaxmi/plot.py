@@ -219,8 +219,13 @@ def _pick(n: int) -> np.ndarray:
 def plot_lines(
     sw: Sweep, output: str, *, x: str, q: str, log: str | None = None, overwrite: bool = False
 ) -> str:
+    """Draw :func:`lines_figure` to ``output``; returns its path."""
+    return _save(lines_figure(sw, x=x, q=q, log=log), output, overwrite)
+
+
+def lines_figure(sw: Sweep, *, x: str, q: str, log: str | None = None):
     """Lines of quantity ``q`` against axis ``x``, one per value of the other swept axes (at
-    most 12, spread evenly; a legend says how many of how many)."""
+    most 12, spread evenly; a legend says how many of how many); returns the Figure."""
     matplotlib, Figure = _matplotlib()
     z = quantity(sw, q)
     order = {"J": 0, "T": 1, sw.third_name: 2, "V": 2}
@@ -281,7 +286,7 @@ def plot_lines(
         ax.legend(fontsize="small", title=None if shown == total else f"{shown} of {total}")
     ax.grid(alpha=0.3)
     ax.set_title(_title(sw), fontsize="medium")
-    return _save(fig, output, overwrite)
+    return fig
 
 
 #: A one-signed map whose magnitudes span more than this factor gets a log colour scale (with
@@ -331,8 +336,14 @@ def _draw_map(
 
 
 def plot_map(sw: Sweep, output: str, *, x: str, y: str, q: str, overwrite: bool = False) -> str:
+    """Draw :func:`map_figure` to ``output``; returns its path."""
+    return _save(map_figure(sw, x=x, y=y, q=q), output, overwrite)
+
+
+def map_figure(sw: Sweep, *, x: str, y: str, q: str):
     """A map of quantity ``q`` over axes ``x`` and ``y`` (the third at its first value), with a
-    diverging colour scale centred at 0, a labelled colour bar and the zero contour."""
+    diverging colour scale centred at 0, a labelled colour bar and the zero contour; returns
+    the Figure."""
     _matplotlib()
     from matplotlib.figure import Figure
 
@@ -364,7 +375,7 @@ def plot_map(sw: Sweep, output: str, *, x: str, y: str, q: str, overwrite: bool 
     ax.set_title(
         _title(sw) + f"\nmap of {LABELS[q]}" + (f" {fixed}" if fixed else ""), fontsize="medium"
     )
-    return _save(fig, output, overwrite)
+    return fig
 
 
 def plot_file(
@@ -399,19 +410,32 @@ def plot_file(
     """
     _matplotlib()
     sw = read_sweep(path)
+    output = os.fspath(output) if output is not None else str(Path(path).with_suffix(".png"))
+    outputs.check_output(output, outputs.PICTURE, overwrite=overwrite)
+    fig = sweep_figure(sw, x=x, y=y, quantity_name=quantity_name, log=log)
+    return _save(fig, output, overwrite)
+
+
+def sweep_figure(
+    sw: Sweep,
+    *,
+    x: str | None = None,
+    y: str | None = None,
+    quantity_name: str | None = None,
+    log: str | None = None,
+):
+    """The Figure :func:`plot_file` draws for the sweep ``sw`` (arguments as there)."""
     dx, dy, dq = default_view(sw)
     if x is None and y is None:
         x, y = dx, dy
     elif x is None:
         x = dx if dx != y else "T"
     q = quantity_name or (dq if (x, y) == (dx, dy) else "conductance")
-    output = os.fspath(output) if output is not None else str(Path(path).with_suffix(".png"))
-    outputs.check_output(output, outputs.PICTURE, overwrite=overwrite)
     if sw.model_axes:
-        return plot_panels(sw, output, x=x, y=y, q=q, log=log, overwrite=overwrite)
+        return panels_figure(sw, x=x, y=y, q=q, log=log)
     if y is None:
-        return plot_lines(sw, output, x=x, q=q, log=log, overwrite=overwrite)
-    return plot_map(sw, output, x=x, y=y, q=q, overwrite=overwrite)
+        return lines_figure(sw, x=x, q=q, log=log)
+    return map_figure(sw, x=x, y=y, q=q)
 
 
 # --- files with swept model parameters ---------------------------------------------------------
@@ -454,10 +478,15 @@ def plot_panels(
     log: str | None = None,
     overwrite: bool = False,
 ) -> str:
+    """Draw :func:`panels_figure` to ``output``; returns its path."""
+    return _save(panels_figure(sw, x=x, y=y, q=q, log=log), output, overwrite)
+
+
+def panels_figure(sw: Sweep, *, x: str, y: str | None, q: str, log: str | None = None):
     """A file with swept model parameters: one panel per coupling (at most :data:`MAX_PANELS`,
     spread over J), each a map of ``q`` over (``x``, ``y``) or, without ``y``, lines of ``q``
     against ``x``, one per value of the next swept dimension (at most 12). Every other dimension
-    is held at its first value (the title says which)."""
+    is held at its first value (the title says which). Returns the Figure."""
     matplotlib, Figure = _matplotlib()
     dims = sw.dims
     sizes = dict(zip(dims, sw.shape, strict=True))
@@ -540,7 +569,7 @@ def plot_panels(
     if len(js) < len(sw.J):
         title += f" ({len(js)} of {len(sw.J)} couplings)"
     fig.suptitle(title, fontsize="medium")
-    return _save(fig, output, overwrite)
+    return fig
 
 
 # --- the paper's figures ------------------------------------------------------------------------
@@ -600,8 +629,13 @@ def fig3_data(sw: Sweep, n_fine: int = 300) -> dict:
 
 
 def draw_fig2(sw: Sweep, output: str, *, overwrite: bool = False) -> str:
+    """Draw :func:`fig2_figure` to ``output``; returns its path."""
+    return _save(fig2_figure(sw), output, overwrite)
+
+
+def fig2_figure(sw: Sweep):
     """The paper's Fig. 2: dG_L/G0 against T/vFk0 for four couplings (engine: circles), with
-    Eq. 14 (exact) dashed in the same colours."""
+    Eq. 14 (exact) dashed in the same colours; returns the Figure."""
     _, Figure = _matplotlib()
     d = fig2_data(sw)
     fig = Figure(figsize=(6.4, 4.6), layout="constrained")
@@ -630,15 +664,20 @@ def draw_fig2(sw: Sweep, output: str, *, overwrite: bool = False) -> str:
     )
     ax.legend(fontsize="small", loc="center left", bbox_to_anchor=(0.0, 0.45))
     ax.grid(alpha=0.3)
-    return _save(fig, output, overwrite)
+    return fig
 
 
 def draw_fig3(sw: Sweep, output: str, *, overwrite: bool = False) -> str:
+    """Draw :func:`fig3_figure` to ``output``; returns its path."""
+    return _save(fig3_figure(sw), output, overwrite)
+
+
+def fig3_figure(sw: Sweep):
     """The paper's Fig. 3: the crossover dG(T, V)/dG_L(T) against u = eV/2T (log-log) with
     Eq. 18 and its two limiting laws, 1 (u << 1, Eq. 16) and (5/8)(u/pi)^4 (u >> 1, Eq. 17);
     inset: the MI polarization <Sx>/Sx^(0) with Eq. 19, where Sx^(0) = -(u/3)(pi T)^2 is
     corrected from the paper's printed -(2u/3)(pi T)^2 (docs/physics.md). Eq. 19 dips to ~0.78
-    near u = 3 before rising (the engine agrees)."""
+    near u = 3 before rising (the engine agrees). Returns the Figure."""
     _, Figure = _matplotlib()
     d = fig3_data(sw)
     fig = Figure(figsize=(6.4, 4.8), layout="constrained")
@@ -686,7 +725,7 @@ def draw_fig3(sw: Sweep, output: str, *, overwrite: bool = False) -> str:
         "<Sx> / Sx^(0), Eq. 19 dashed;\nSx^(0) = -(u/3)(pi T)^2 (corrected)", fontsize="x-small"
     )
     ins.tick_params(labelsize="x-small")
-    return _save(fig, output, overwrite)
+    return fig
 
 
 def _output_dir(outdir: Path) -> None:
@@ -770,17 +809,6 @@ def make_figures(
 MAX_CURVES = 8
 
 
-def _pyplot():
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise JaxmiError(MISSING_MATPLOTLIB) from None
-    return plt
-
-
 def _groups(result):
     """How to draw the data: (x name, x values, group name, group values) where each group is
     drawn as one curve over x. Linear response -> G vs T; a few temperatures -> G vs V per T;
@@ -799,11 +827,8 @@ def _groups(result):
 def fit_figure(
     result, path, *, title: str | None = None, points: int = 200, overwrite: bool = False
 ) -> None:
-    """Write a PNG (or any format matplotlib writes, by the extension of ``path``) of a fit.
-
-    Top panel: measured G (e^2/h) with one-sigma error bars (when ``G_err`` was given) and the
-    fitted model as lines; bottom panel: residuals, normalised ``(G - model) / G_err`` when
-    errors were given, else ``G - model`` in e^2/h.
+    """Write a PNG (or any format matplotlib writes, by the extension of ``path``) of a fit:
+    :func:`fit_result_figure`.
 
     Args:
         result: a :class:`jaxmi.fitting.FitResult`.
@@ -817,19 +842,30 @@ def fit_figure(
         JaxmiError: matplotlib is not installed (with the install command).
         StoreError: ``path`` cannot or may not be written (checked before drawing).
     """
-    plt = _pyplot()
+    _matplotlib()
     outputs.check_output(path, outputs.PICTURE, overwrite=overwrite, option="--plot")
+    fig = fit_result_figure(result, title=title, points=points)
+    outputs.save_figure(fig, path, dpi=120, overwrite=overwrite, option="--plot")
+
+
+def fit_result_figure(result, *, title: str | None = None, points: int = 200):
+    """The Figure of a fit (:func:`fit_figure`).
+
+    Top panel: measured G (e^2/h) with one-sigma error bars (when ``G_err`` was given) and the
+    fitted model as lines; bottom panel: residuals, normalised ``(G - model) / G_err`` when
+    errors were given, else ``G - model`` in e^2/h.
+    """
+    matplotlib, Figure = _matplotlib()
     d = result.data
     xname, x, gname, g = _groups(result)
     units = {"T": "K", "V": "mV"}
-    fig, (ax, axr) = plt.subplots(
-        2, 1, figsize=(6.4, 6.0), sharex=True, gridspec_kw={"height_ratios": [3, 1]}
-    )
+    fig = Figure(figsize=(6.4, 6.0), layout="constrained")
+    ax, axr = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
     resid = d.G - result.G_fit
     if result.weighted:
         resid = resid / d.G_err
     levels = np.unique(g) if gname is not None else [None]
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    colors = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
     for i, level in enumerate(levels):
         sel = np.ones(len(x), bool) if level is None else g == level
         c = colors[i % len(colors)]
@@ -871,8 +907,4 @@ def fit_figure(
         ]
         title = textwrap.fill(", ".join(parts) + f";  chi2_red = {result.chi2_reduced:.3g}", 80)
     ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    try:
-        outputs.save_figure(fig, path, dpi=120, overwrite=overwrite, option="--plot")
-    finally:
-        plt.close(fig)
+    return fig
