@@ -34,24 +34,61 @@ from jaxmi.errors import JaxmiError
 from jaxmi.outputs import MISSING_MATPLOTLIB
 from jaxmi.sweep import store
 
-#: What each quantity of a sweep is called on an axis (with its unit).
+#: The files' ``long_name`` attributes (jaxmi.sweep.store.VARIABLES: what the number is measured
+#: in) typeset with matplotlib's mathtext; a long_name missing here is drawn as it is.
+MATHTEXT = {
+    "dG / (e^2/h)": r"$dG\ /\ (e^2/h)$",
+    "I / (e vF k0 / h)": r"$I\ /\ (e v_F k_0 / h)$",
+    "T / vF k0": r"$T\ /\ v_F k_0$",
+    "eV / vF k0": r"$eV\ /\ v_F k_0$",
+    "eV / 2T": r"$u = eV/2T$",
+    "Jx / vF": r"$J_x\ /\ v_F$",
+    "Jy / vF": r"$J_y\ /\ v_F$",
+    "Jz / vF": r"$J_z\ /\ v_F$",
+    "mu0 / vF k0": r"$\mu_0\ /\ v_F k_0$",
+    "texture scale / vF k0": r"texture scale $/\ v_F k_0$",
+    "texture exponent": "texture exponent",
+}
+
+
+def _long_name(name: str) -> str:
+    """The long_name of file variable ``name`` in mathtext (:data:`MATHTEXT`)."""
+    long_name = store.VARIABLES[name][0]
+    return MATHTEXT.get(long_name, long_name)
+
+
+def _plain(text: str) -> str:
+    """User text (a spec's description, a case name) safe from mathtext: dollars escaped."""
+    return text.replace("$", r"\$")
+
+
+#: What each quantity of a sweep is called on an axis (with its unit), in mathtext.
 LABELS = {
-    "conductance": "dG / G0",
-    "current": "I / (e vF k0 / h)",
-    "Sx": "<Sx>",
-    "Sy": "<Sy>",
-    "Sz": "<Sz>",
-    "dGdT": "d(dG/G0) / d(T/vFk0)",
-    "ratio": "dG(T, V) / dG_L(T)",
+    "conductance": _long_name("conductance"),
+    "current": _long_name("current"),
+    "Sx": r"$\langle S_x \rangle$",
+    "Sy": r"$\langle S_y \rangle$",
+    "Sz": r"$\langle S_z \rangle$",
+    "dGdT": r"$\partial\,dG / \partial T\ \ /\ \ (e^2/h) / v_F k_0$",
+    "ratio": r"$dG(T, V)\ /\ dG_L(T)$",
 }
 QUANTITIES = tuple(LABELS)
 AXIS_LABELS = {
-    "T": "T / vFk0",
-    "V": "eV / vFk0",
-    "u": "u = eV / 2T",
-    "mu0": "mu0 / vFk0 (Fermi level from the Dirac point)",
-    "scale": "texture scale / vFk0",
-    "exponent": "texture exponent p (theta = |eps/scale|^p)",
+    "T": _long_name("T"),
+    "V": _long_name("V"),
+    "u": _long_name("u"),
+    "mu0": _long_name("mu0") + " (Fermi level from the Dirac point)",
+    "scale": _long_name("scale"),
+    "exponent": _long_name("exponent") + r" $p$ ($\theta = |\varepsilon/\mathrm{scale}|^p$)",
+}
+#: The symbol of an axis in a legend entry ("T = 0.01").
+SYMBOLS = {
+    "T": "$T$",
+    "V": "$eV$",
+    "u": "$u$",
+    "mu0": r"$\mu_0$",
+    "scale": "scale",
+    "exponent": "$p$",
 }
 #: Most coupling panels drawn for a file with swept model parameters (spread over J).
 MAX_PANELS = 6
@@ -123,32 +160,41 @@ def _j_coordinate(sw: Sweep) -> tuple[np.ndarray, str] | None:
     """A numeric coordinate along J (for a map or an x axis), or None (named cases)."""
     if sw.J_kind == "cases" or len(sw.J) < 2:
         return None
+    iso = r"$J\ /\ v_F$ (isotropic)"
     if sw.J.ndim == 3:  # exchange tensors: only the isotropic kind (J times 1) has one
-        return (sw.J[:, 0, 0], "J (isotropic, J/vF)") if sw.J_kind == "isotropic" else None
+        return (sw.J[:, 0, 0], iso) if sw.J_kind == "isotropic" else None
     J = sw.J
     varying = [k for k in range(3) if np.ptp(J[:, k]) > 0]
     if sw.J_kind == "isotropic" or (len(varying) == 3 and np.allclose(J, J[:, :1])):
-        return J[:, 0], "J (isotropic, J/vF)"
+        return J[:, 0], iso
     if len(varying) == 1:
         k = varying[0]
         name = "xyz"[k]
         if k != 0 and J[0, 0] != 0:
-            return J[:, k] / J[0, 0], f"J{name}/Jx  (Jx = {J[0, 0]:g})"
-        return J[:, k], f"J{name} (J/vF)"
+            return J[:, k] / J[0, 0], f"$J_{name}/J_x$  ($J_x$ = {J[0, 0]:g})"
+        return J[:, k], _long_name(f"J{name}")
     return None
+
+
+def _j_symbol(label: str) -> str:
+    """The symbol of a J coordinate label of :func:`_j_coordinate`: "$J_z/J_x$", "$J_z$" or
+    "$J$" (isotropic)."""
+    if "/J_x$" in label:
+        return label.split()[0]
+    return label[:4] + "$" if label.startswith("$J_") else "$J$"
 
 
 def _case_label(sw: Sweep, j: int) -> str:
     if sw.J.ndim == 3:
         Jt = sw.J[j]
         if np.count_nonzero(Jt - np.diag(np.diag(Jt))) == 0:
-            vec = "J_ij = diag({:g}, {:g}, {:g})".format(*np.diag(Jt))
+            vec = "$J_{{ij}}$ = diag({:g}, {:g}, {:g})".format(*np.diag(Jt))
         else:
-            vec = "J_ij = [" + "; ".join(" ".join(f"{x:g}" for x in row) for row in Jt) + "]"
+            vec = "$J_{ij}$ = [" + "; ".join(" ".join(f"{x:g}" for x in row) for row in Jt) + "]"
     else:
         jx, jy, jz = sw.J[j]
-        vec = f"(Jx, Jy, Jz) = ({jx:g}, {jy:g}, {jz:g})"
-    return f"{sw.J_names[j]}: {vec}" if sw.J_names else vec
+        vec = f"$(J_x, J_y, J_z)$ = ({jx:g}, {jy:g}, {jz:g})"
+    return f"{_plain(sw.J_names[j])}: {vec}" if sw.J_names else vec
 
 
 def _axis_values(sw: Sweep, axis: str):
@@ -202,7 +248,7 @@ def _save(fig, output: str, overwrite: bool) -> str:
 
 
 def _title(sw: Sweep) -> str:
-    title = sw.description or os.path.basename(sw.path)
+    title = _plain(sw.description or os.path.basename(sw.path))
     if not sw.complete:
         title += " (INCOMPLETE: missing chunks left blank)"
     return title
@@ -258,11 +304,11 @@ def lines_figure(sw: Sweep, *, x: str, q: str, log: str | None = None):
                     parts.append(
                         _case_label(sw, idx[0])
                         if coord is None
-                        else f"{coord[1].split()[0]} = {coord[0][idx[0]]:.4g}"
+                        else f"{_j_symbol(coord[1])} = {coord[0][idx[0]]:.4g}"
                     )
                 else:
                     vals = sw.T if i == 1 else sw.third
-                    parts.append(f"{names[i]} = {vals[idx[i]]:.4g}")
+                    parts.append(f"{SYMBOLS[names[i]]} = {vals[idx[i]]:.4g}")
             xv = sw.V[idx[1]] if (x == "V" and sw.third_name == "u") else xs
             ax.plot(
                 xv,
@@ -321,7 +367,7 @@ def _draw_map(
             if log_y:
                 ax.set_yscale("log")
             cbar = fig.colorbar(mesh, ax=ax)
-            cbar.set_label(("-" if negative else "") + LABELS[q] + "  (log scale)")
+            cbar.set_label(("$-$" if negative else "") + LABELS[q] + "  (log scale)")
             return
     vmax = float(np.max(np.abs(finite))) if finite.size else 1.0
     vmax = vmax if vmax > 0 else 1.0
@@ -360,8 +406,8 @@ def map_figure(sw: Sweep, *, x: str, y: str, q: str):
     rest = ({0, 1, 2} - {order[x], order[y]}).pop()
     fixed = ""
     if z.shape[rest] > 1:
-        fixed = {0: f"at {_case_label(sw, 0)}", 1: f"at T = {sw.T[0]:g}"}.get(
-            rest, f"at {sw.third_name} = {sw.third[0]:g}"
+        fixed = {0: f"at {_case_label(sw, 0)}", 1: f"at $T$ = {sw.T[0]:g}"}.get(
+            rest, f"at {SYMBOLS[sw.third_name]} = {sw.third[0]:g}"
         )
     z2 = np.take(z, 0, axis=rest)
     # z2 axes are the two kept ones in file order; make it (y, x).
@@ -505,7 +551,7 @@ def panels_figure(sw: Sweep, *, x: str, y: str | None, q: str, log: str | None =
         line = next((d for d in dims[1:] if d != x and sizes[d] > 1), None)
     shown = {x, y, line} - {None}
     held = [d for d in dims[1:] if d not in shown]
-    fixed = ", ".join(f"{d} = {values[d][0]:g}" for d in held if sizes[d] > 1)
+    fixed = ", ".join(f"{SYMBOLS[d]} = {values[d][0]:g}" for d in held if sizes[d] > 1)
     # (J, a, b, ...) -> (J, [y or line], x) with the held dimensions at index 0
     index = tuple(0 if d in held else slice(None) for d in dims[1:])
     zz = z[(slice(None), *index)]
@@ -545,7 +591,7 @@ def panels_figure(sw: Sweep, *, x: str, y: str | None, q: str, log: str | None =
                 log_y = "y" in log
             flip = log_y and negative
             for k, p in enumerate(picks):
-                label = f"{other} = {values[other][p]:.4g}" if other is not None else None
+                label = f"{SYMBOLS[other]} = {values[other][p]:.4g}" if other is not None else None
                 ax.plot(
                     xs,
                     -zz[j, p] if flip else zz[j, p],
@@ -553,7 +599,7 @@ def panels_figure(sw: Sweep, *, x: str, y: str | None, q: str, log: str | None =
                     color=colours[k],
                     label=label,
                 )
-            ax.set_ylabel(("-" if flip else "") + LABELS[q])
+            ax.set_ylabel(("$-$" if flip else "") + LABELS[q])
             if other is not None:
                 ax.legend(fontsize="small")
             if log_y:
@@ -656,8 +702,8 @@ def fig2_figure(sw: Sweep):
         ax.plot(d["T_fine"], d["eq14"][j], "--", color=colour, lw=1.3, zorder=2)
     ax.plot([], [], "--", color="0.3", label="Eq. 14 (closed form)")
     ax.set_xlim(0.0, float(d["T"].max()) * 1.02)
-    ax.set_xlabel("T / vFk0")
-    ax.set_ylabel("dG_L / G0")
+    ax.set_xlabel(AXIS_LABELS["T"])
+    ax.set_ylabel(r"$dG_L\ /\ (e^2/h)$")
     ax.set_title(
         "Linear conductance correction (paper's Fig. 2): engine (circles), Eq. 14 (dashed)",
         fontsize="medium",
@@ -691,25 +737,25 @@ def fig3_figure(sw: Sweep):
             ms=3.5,
             mfc="none",
             color=f"C{i}",
-            label=f"engine, T = {t:g} vFk0",
+            label=f"engine, $T$ = {t:g} $v_F k_0$",
         )
     ax.plot(d["u_fine"], d["eq18"], "--", color="black", lw=1.3, label="Eq. 18")
-    ax.plot(d["u_fine"], d["small_u"], ":", color="tab:gray", lw=1.3, label="1 (T^4 law, Eq. 16)")
+    ax.plot(d["u_fine"], d["small_u"], ":", color="tab:gray", lw=1.3, label="1 ($T^4$ law, Eq. 16)")
     ax.plot(
         d["u_fine"],
         d["large_u"],
         ":",
         color="tab:red",
         lw=1.3,
-        label="(5/8)(u/pi)^4 ((eV)^4 law, Eq. 17)",
+        label=r"$(5/8)(u/\pi)^4$ ($(eV)^4$ law, Eq. 17)",
     )
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_ylim(0.5, 2.0 * float(np.max(d["eq18"])))
-    ax.set_xlabel("u = eV / 2T")
-    ax.set_ylabel("dG(T, V) / dG_L(T)")
+    ax.set_xlabel(AXIS_LABELS["u"])
+    ax.set_ylabel(LABELS["ratio"])
     ax.set_title(
-        f"Crossover of an isotropic impurity, J = {sw.J[0, 0]:g} (paper's Fig. 3)",
+        f"Crossover of an isotropic impurity, $J$ = {sw.J[0, 0]:g} (paper's Fig. 3)",
         fontsize="medium",
     )
     ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(0.0, 0.53))
@@ -720,9 +766,12 @@ def fig3_figure(sw: Sweep):
         ins.plot(d["u"], d["sx_ratio"][i], marks[i % 5], ms=2.5, mfc="none", color=f"C{i}")
     ins.plot(d["u_fine"], d["eq19"], "--", color="black", lw=1.1)
     ins.set_xlim(0.0, float(d["u"].max()) * 1.03)
-    ins.set_xlabel("u = eV / 2T", fontsize="x-small", labelpad=1)
+    ins.set_xlabel(AXIS_LABELS["u"], fontsize="x-small", labelpad=1)
     ins.set_title(
-        "<Sx> / Sx^(0), Eq. 19 dashed;\nSx^(0) = -(u/3)(pi T)^2 (corrected)", fontsize="x-small"
+        r"$\langle S_x \rangle / S_x^{(0)}$, Eq. 19 dashed;"
+        "\n"
+        r"$S_x^{(0)} = -(u/3)(\pi T)^2$ (corrected)",
+        fontsize="x-small",
     )
     ins.tick_params(labelsize="x-small")
     return fig
