@@ -73,6 +73,16 @@ LABELS = {
     "ratio": r"$dG(T, V)\ /\ dG_L(T)$",
 }
 QUANTITIES = tuple(LABELS)
+#: What each quantity is called in a title.
+QUANTITY_NAMES = {
+    "conductance": "$dG$",
+    "current": "$I$",
+    "Sx": LABELS["Sx"],
+    "Sy": LABELS["Sy"],
+    "Sz": LABELS["Sz"],
+    "dGdT": r"$\partial\,dG / \partial T$",
+    "ratio": r"$dG(T, V) / dG_L(T)$",
+}
 AXIS_LABELS = {
     "T": _long_name("T"),
     "V": _long_name("V"),
@@ -247,11 +257,35 @@ def _save(fig, output: str, overwrite: bool) -> str:
     return outputs.save_figure(fig, output, dpi=_DPI, overwrite=overwrite)
 
 
-def _title(sw: Sweep) -> str:
-    title = _plain(sw.description or os.path.basename(sw.path))
+def _symbol(sw: Sweep, axis: str) -> str:
+    """What an axis is called in a title or legend entry ("$T$", "$J_z/J_x$")."""
+    if axis == "J":
+        coord = _j_coordinate(sw)
+        return _j_symbol(coord[1]) if coord is not None else "$J$"
+    return SYMBOLS.get(axis, axis)
+
+
+def _headline(sw: Sweep, q: str, x: str, y: str | None = None, fixed: str = "") -> str:
+    """The title of a sweep picture: what is drawn, by the quantity ``q`` ("$\\langle S_z
+    \\rangle$ vs $T$", "map of $dG$ over $J_z/J_x$ and $T$"), where ``fixed`` is held."""
+    name = QUANTITY_NAMES[q]
+    if y is None:
+        what = f"{name} vs {_symbol(sw, x)}"
+    else:
+        what = f"map of {name} over {_symbol(sw, x)} and {_symbol(sw, y)}"
+    if fixed:
+        what += f" at {fixed}"
     if not sw.complete:
-        title += " (INCOMPLETE: missing chunks left blank)"
-    return title
+        what += " (INCOMPLETE: missing chunks left blank)"
+    return what
+
+
+def _caption(fig, sw: Sweep) -> None:
+    """The file and its spec's description, small under the picture (the description says what
+    the sweep was for, not what this picture draws: not the title)."""
+    name = os.path.basename(sw.path)
+    text = f"{name}: {sw.description}" if sw.description else name
+    fig.supxlabel(_plain(text), fontsize="small", color="0.35")
 
 
 _MAX_LINES = 12
@@ -331,7 +365,8 @@ def lines_figure(sw: Sweep, *, x: str, q: str, log: str | None = None):
     if 1 < shown <= 16 or (shown == 1 and not ax.lines[0].get_label().startswith("_")):
         ax.legend(fontsize="small", title=None if shown == total else f"{shown} of {total}")
     ax.grid(alpha=0.3)
-    ax.set_title(_title(sw), fontsize="medium")
+    ax.set_title(_headline(sw, q, x), fontsize="medium")
+    _caption(fig, sw)
     return fig
 
 
@@ -406,8 +441,8 @@ def map_figure(sw: Sweep, *, x: str, y: str, q: str):
     rest = ({0, 1, 2} - {order[x], order[y]}).pop()
     fixed = ""
     if z.shape[rest] > 1:
-        fixed = {0: f"at {_case_label(sw, 0)}", 1: f"at $T$ = {sw.T[0]:g}"}.get(
-            rest, f"at {SYMBOLS[sw.third_name]} = {sw.third[0]:g}"
+        fixed = {0: _case_label(sw, 0), 1: f"$T$ = {sw.T[0]:g}"}.get(
+            rest, f"{SYMBOLS[sw.third_name]} = {sw.third[0]:g}"
         )
     z2 = np.take(z, 0, axis=rest)
     # z2 axes are the two kept ones in file order; make it (y, x).
@@ -418,9 +453,8 @@ def map_figure(sw: Sweep, *, x: str, y: str, q: str):
     _draw_map(fig, ax, xs, ys, z2, q)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    ax.set_title(
-        _title(sw) + f"\nmap of {LABELS[q]}" + (f" {fixed}" if fixed else ""), fontsize="medium"
-    )
+    ax.set_title(_headline(sw, q, x, y, fixed), fontsize="medium")
+    _caption(fig, sw)
     return fig
 
 
@@ -609,12 +643,11 @@ def panels_figure(sw: Sweep, *, x: str, y: str | None, q: str, log: str | None =
             ax.set_xscale("log")
         ax.set_xlabel(AXIS_LABELS[x])
         ax.set_title(_case_label(sw, j), fontsize="medium")
-    title = _title(sw)
-    what = f"map of {LABELS[q]}" if y is not None else LABELS[q]
-    title += f"\n{what}" + (f" at {fixed}" if fixed else "")
+    title = _headline(sw, q, x, y, fixed)
     if len(js) < len(sw.J):
         title += f" ({len(js)} of {len(sw.J)} couplings)"
     fig.suptitle(title, fontsize="medium")
+    _caption(fig, sw)
     return fig
 
 

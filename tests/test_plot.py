@@ -210,3 +210,25 @@ def test_help_imports_neither_jax_nor_matplotlib():
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+# --- what the pictures say (matplotlib objects of the figures, not pixels) ----------------------
+
+
+def _texts(fig):
+    """Titles, axis labels and the caption of a figure's main axes (the first)."""
+    ax = fig.axes[0]
+    return ax.get_title(), ax.get_ylabel(), fig.get_supxlabel()
+
+
+@pytest.mark.parametrize("q", ["Sx", "Sy", "Sz", "current", "dGdT", "ratio", "conductance"])
+def test_title_and_ylabel_follow_the_quantity(sweep_files, q):
+    # fig2's description says "dG/G0 vs T": it is the caption under the picture, and the title
+    # and the y label say what is drawn.
+    sw = plot.read_sweep(sweep_files["fig2"])
+    title, ylabel, caption = _texts(plot.sweep_figure(sw, quantity_name=q))
+    assert title == f"{plot.QUANTITY_NAMES[q]} vs $T$"
+    assert ylabel == plot.LABELS[q]
+    assert caption == "fig2.h5: " + sw.description
+    if q != "conductance":
+        assert "dG/G0" not in title and "G0" not in ylabel
