@@ -22,9 +22,13 @@ conductance dG in G0 = e^2/h, current in e vF k0 / h, spin as <S_j> = Tr(S_j rho
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
+import math
 import os
 import tempfile
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -289,11 +293,174 @@ def _caption(fig, sw: Sweep) -> None:
 
 
 _MAX_LINES = 12
+#: Most lines told apart by a legend; more are coloured by the value of their parameter and
+#: keyed by a colour bar labelled with its long_name.
+LEGEND_MAX_LINES = 6
+#: Line styles of a second line parameter beside the colour bar (at most this many of its
+#: values are drawn), told apart in a legend.
+LINESTYLES = ("-", "--", ":", "-.")
 
 
-def _pick(n: int) -> np.ndarray:
-    """At most _MAX_LINES indices spread over range(n)."""
-    return np.unique(np.linspace(0, n - 1, min(n, _MAX_LINES)).round().astype(int))
+def _pick(n: int, most: int = _MAX_LINES) -> np.ndarray:
+    """At most ``most`` indices spread over range(n)."""
+    return np.unique(np.linspace(0, n - 1, min(n, most)).round().astype(int))
+
+
+@dataclasses.dataclass
+class _LineParam:
+    """A dimension drawn as one line per value: how many values, the legend entry of index k,
+    and for a numeric one its values and the colour bar's label (its long_name)."""
+
+    n: int
+    entry: Callable[[int], str]
+    values: np.ndarray | None = None
+    label: str = ""
+
+
+def _line_param(sw: Sweep, dim: str) -> _LineParam:
+    """The :class:`_LineParam` of dimension ``dim`` of a sweep ("J", "T", "V", "u", "mu0", ...);
+    J without a numeric coordinate (named cases) has no values: a legend only."""
+    if dim == "J":
+        coord = _j_coordinate(sw)
+        if coord is None:
+            return _LineParam(len(sw.J), lambda k: _case_label(sw, k))
+        jv, label = coord
+        sym = _j_symbol(label)
+        return _LineParam(len(jv), lambda k: f"{sym} = {jv[k]:.4g}", np.asarray(jv), label)
+    values = np.asarray({**sw.model_axes, "T": sw.T, sw.third_name: sw.third}[dim])
+    sym = SYMBOLS.get(dim, dim)
+    return _LineParam(len(values), lambda k: f"{sym} = {values[k]:.4g}", values, AXIS_LABELS[dim])
+
+
+def _line_colours():
+    """viridis without its palest yellows (lines on white)."""
+    matplotlib, _ = _matplotlib()
+    from matplotlib.colors import ListedColormap
+
+    return ListedColormap(matplotlib.colormaps["viridis"](np.linspace(0.0, 0.88, 256)))
+
+
+@dataclasses.dataclass
+class _Keys:
+    """How the lines of :func:`_draw_lines` are told apart: a legend (``legend`` True: of the
+    lines' own labels; or of ``handles`` and ``labels``, line styles) and, for many lines, a
+    colour bar (``mappable``, ``label``, ``ticks``: the drawn values)."""
+
+    legend: bool = False
+    title: str | None = None
+    handles: list | None = None
+    labels: list | None = None
+    mappable: object = None
+    label: str = ""
+    ticks: np.ndarray | None = None
+    all_drawn: bool = False
+
+
+def _draw_lines(ax, params: list[_LineParam], curve) -> _Keys:
+    """One line ``curve(indices) -> (x, y)`` per combination of the picked values of
+    ``params`` (none, one or two :class:`_LineParam`, at most 12 values of each) on ``ax``.
+
+    Up to :data:`LEGEND_MAX_LINES` lines get the colours C0, C1, ... and a legend (so do lines
+    of named coupling cases, which have no numeric value). More are coloured by the value of
+    the numeric parameter with the most values, keyed by a colour bar; the other parameter, if
+    any, is drawn at up to len(:data:`LINESTYLES`) values told apart by line style in a legend.
+    Returns what :func:`_draw_keys` draws.
+    """
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import LogNorm, Normalize
+    from matplotlib.lines import Line2D
+
+    picks = [_pick(p.n) for p in params]
+    n_lines = math.prod(len(k) for k in picks)
+    numeric = [k for k, p in enumerate(params) if p.values is not None]
+    if n_lines <= LEGEND_MAX_LINES or not numeric:
+        for n, combo in enumerate(itertools.product(*picks)):
+            xv, yv = curve(combo)
+            label = ", ".join(p.entry(k) for p, k in zip(params, combo, strict=True))
+            ax.plot(
+                xv,
+                yv,
+                marker="." if len(xv) < 30 else None,
+                color=f"C{n % 10}",
+                ls=LINESTYLES[n // 10 % len(LINESTYLES)],
+                label=label or "_nolegend_",
+            )
+        total = math.prod(p.n for p in params)
+        return _Keys(
+            legend=bool(params), title=None if n_lines == total else f"{n_lines} of {total}"
+        )
+    c = max(numeric, key=lambda k: params[k].n)
+    styled = [k for k in range(len(params)) if k != c]
+    if styled:
+        picks[styled[0]] = _pick(params[styled[0]].n, len(LINESTYLES))
+    values = params[c].values
+    lo, hi = float(np.min(values)), float(np.max(values))
+    norm = LogNorm(lo, hi) if _log_spaced(np.sort(values)) else Normalize(lo, hi)
+    cmap = _line_colours()
+    for combo in itertools.product(*picks):
+        xv, yv = curve(combo)
+        style = "-"
+        if styled:
+            style = LINESTYLES[list(picks[styled[0]]).index(combo[styled[0]])]
+        ax.plot(
+            xv,
+            yv,
+            marker="." if len(xv) < 30 else None,
+            ms=4,
+            color=cmap(norm(values[combo[c]])),
+            ls=style,
+        )
+    keys = _Keys(mappable=ScalarMappable(norm=norm, cmap=cmap), label=params[c].label)
+    keys.ticks = np.asarray(values)[picks[c]]
+    keys.all_drawn = len(picks[c]) == params[c].n
+    if len(picks[c]) < params[c].n:
+        keys.label += f"  ({len(picks[c])} of {params[c].n} lines)"
+    if styled:
+        p = params[styled[0]]
+        keys.labels = [p.entry(k) for k in picks[styled[0]]]
+        keys.handles = [
+            Line2D([], [], color="0.25", ls=ls) for ls in LINESTYLES[: len(keys.labels)]
+        ]
+        keys.title = None if len(keys.labels) == p.n else f"{len(keys.labels)} of {p.n}"
+    return keys
+
+
+def _plain_number(v: float, _pos=None) -> str:
+    """A tick label: 3 significant digits, no exponent below 1e-4, a true minus sign."""
+    return f"{v:.3g}".replace("-", "\N{MINUS SIGN}")
+
+
+def _draw_keys(fig, ax, keys: _Keys, colour_axes=None) -> None:
+    """Draw the legend and the colour bar of :func:`_draw_lines` (the colour bar beside
+    ``colour_axes``, default ``ax``). A legend of line styles beside a colour bar goes under
+    the picture: every part of the panel has lines in it."""
+    from matplotlib.colors import LogNorm
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
+
+    if keys.legend:
+        ax.legend(fontsize="small", title=keys.title)
+    if keys.mappable is None:
+        return
+    cbar = fig.colorbar(keys.mappable, ax=colour_axes or ax, label=keys.label)
+    # Plain numbers (no 2 x 10^-1 on a log scale): at the lines' values when every value has
+    # its line (which lines there are), else where matplotlib puts them (nice round numbers).
+    if keys.all_drawn:
+        cbar.ax.yaxis.set_minor_locator(NullLocator())
+        cbar.set_ticks(keys.ticks)
+    elif isinstance(keys.mappable.norm, LogNorm):
+        cbar.ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        cbar.ax.yaxis.set_minor_locator(NullLocator())
+    cbar.ax.yaxis.set_major_formatter(FuncFormatter(_plain_number))
+    if keys.handles:
+        fig.legend(
+            keys.handles,
+            keys.labels,
+            fontsize="small",
+            title=keys.title,
+            loc="outside upper center",
+            ncols=2,
+            frameon=False,
+        )
 
 
 def plot_lines(
@@ -305,8 +472,9 @@ def plot_lines(
 
 def lines_figure(sw: Sweep, *, x: str, q: str, log: str | None = None):
     """Lines of quantity ``q`` against axis ``x``, one per value of the other swept axes (at
-    most 12, spread evenly; a legend says how many of how many); returns the Figure."""
-    matplotlib, Figure = _matplotlib()
+    most 12, spread evenly): a legend for a few lines, a colour bar for many
+    (:func:`_draw_lines`); returns the Figure."""
+    _, Figure = _matplotlib()
     z = quantity(sw, q)
     order = {"J": 0, "T": 1, sw.third_name: 2, "V": 2}
     if x not in order:
@@ -318,41 +486,15 @@ def lines_figure(sw: Sweep, *, x: str, q: str, log: str | None = None):
     fig = Figure(figsize=(6.4, 4.6), layout="constrained")
     ax = fig.add_subplot()
     names = {0: "J", 1: "T", 2: sw.third_name}
-    picks = [_pick(zz.shape[0]), _pick(zz.shape[1])]
-    n_lines = len(picks[0]) * len(picks[1])
-    colours = (
-        [f"C{k}" for k in range(n_lines)]
-        if n_lines <= 8
-        else [matplotlib.colormaps["viridis"](k / (n_lines - 1)) for k in range(n_lines)]
-    )
-    shown = 0
-    for a in picks[0]:
-        for b in picks[1]:
-            idx = {others[0]: a, others[1]: b}
-            parts = []
-            for i in others:
-                if z.shape[i] == 1:
-                    continue
-                if i == 0:
-                    coord = _j_coordinate(sw)
-                    parts.append(
-                        _case_label(sw, idx[0])
-                        if coord is None
-                        else f"{_j_symbol(coord[1])} = {coord[0][idx[0]]:.4g}"
-                    )
-                else:
-                    vals = sw.T if i == 1 else sw.third
-                    parts.append(f"{SYMBOLS[names[i]]} = {vals[idx[i]]:.4g}")
-            xv = sw.V[idx[1]] if (x == "V" and sw.third_name == "u") else xs
-            ax.plot(
-                xv,
-                zz[a, b],
-                marker="." if len(xv) < 30 else None,
-                color=colours[shown],
-                label=", ".join(parts),
-            )
-            shown += 1
-    total = zz.shape[0] * zz.shape[1]
+    swept = [i for i in others if z.shape[i] > 1]
+
+    def curve(combo):
+        idx = {i: 0 for i in others} | dict(zip(swept, combo, strict=True))
+        a, b = idx[others[0]], idx[others[1]]
+        xv = sw.V[b] if (x == "V" and sw.third_name == "u") else xs
+        return xv, zz[a, b]
+
+    _draw_keys(fig, ax, _draw_lines(ax, [_line_param(sw, names[i]) for i in swept], curve))
     ax.set_xlabel(xlabel)
     ax.set_ylabel(LABELS[q])
     positive = np.all(np.asarray(z)[np.isfinite(z)] > 0)
@@ -362,8 +504,6 @@ def lines_figure(sw: Sweep, *, x: str, q: str, log: str | None = None):
         ax.set_xscale("log")
     if "y" in log:
         ax.set_yscale("log" if positive else "symlog")
-    if 1 < shown <= 16 or (shown == 1 and not ax.lines[0].get_label().startswith("_")):
-        ax.legend(fontsize="small", title=None if shown == total else f"{shown} of {total}")
     ax.grid(alpha=0.3)
     ax.set_title(_headline(sw, q, x), fontsize="medium")
     _caption(fig, sw)
@@ -567,7 +707,7 @@ def panels_figure(sw: Sweep, *, x: str, y: str | None, q: str, log: str | None =
     spread over J), each a map of ``q`` over (``x``, ``y``) or, without ``y``, lines of ``q``
     against ``x``, one per value of the next swept dimension (at most 12). Every other dimension
     is held at its first value (the title says which). Returns the Figure."""
-    matplotlib, Figure = _matplotlib()
+    _, Figure = _matplotlib()
     dims = sw.dims
     sizes = dict(zip(dims, sw.shape, strict=True))
     for a in (x, y):
@@ -599,13 +739,9 @@ def panels_figure(sw: Sweep, *, x: str, y: str | None, q: str, log: str | None =
     nrows = -(-len(js) // ncols)
     fig = Figure(figsize=(6.4 * ncols, 4.4 * nrows + 0.6), layout="constrained")
     xs = values[x]
-    other = y if y is not None else line
     picks = _pick(zz.shape[1])
-    colours = (
-        [f"C{k}" for k in range(len(picks))]
-        if len(picks) <= 8
-        else [matplotlib.colormaps["viridis"](k / (len(picks) - 1)) for k in range(len(picks))]
-    )
+    params = [_line_param(sw, line)] if line is not None else []
+    keys, line_axes = None, []
     for n, j in enumerate(js):
         ax = fig.add_subplot(nrows, ncols, n + 1)
         if y is not None:
@@ -623,19 +759,16 @@ def panels_figure(sw: Sweep, *, x: str, y: str | None, q: str, log: str | None =
                 log_y = (positive or negative) and mag.max() > LOG_COLOUR_SPAN * mag.min()
             else:
                 log_y = "y" in log
-            flip = log_y and negative
-            for k, p in enumerate(picks):
-                label = f"{SYMBOLS[other]} = {values[other][p]:.4g}" if other is not None else None
-                ax.plot(
-                    xs,
-                    -zz[j, p] if flip else zz[j, p],
-                    marker="." if len(xs) < 30 else None,
-                    color=colours[k],
-                    label=label,
-                )
-            ax.set_ylabel(("$-$" if flip else "") + LABELS[q])
-            if other is not None:
-                ax.legend(fontsize="small")
+            sign = -1.0 if (log_y and negative) else 1.0
+
+            def curve(combo, j=j, sign=sign):
+                return xs, sign * zz[j, combo[0] if combo else 0]
+
+            keys = _draw_lines(ax, params, curve)
+            line_axes.append(ax)
+            if keys.legend:
+                _draw_keys(fig, ax, keys)
+            ax.set_ylabel(("$-$" if sign < 0 else "") + LABELS[q])
             if log_y:
                 ax.set_yscale("log" if (positive or negative) else "symlog")
             ax.grid(alpha=0.3, which="both" if log_y else "major", lw=0.5)
@@ -643,6 +776,8 @@ def panels_figure(sw: Sweep, *, x: str, y: str | None, q: str, log: str | None =
             ax.set_xscale("log")
         ax.set_xlabel(AXIS_LABELS[x])
         ax.set_title(_case_label(sw, j), fontsize="medium")
+    if keys is not None and not keys.legend:  # the same lines in every panel: one colour bar
+        _draw_keys(fig, line_axes[-1], keys, colour_axes=line_axes)
     title = _headline(sw, q, x, y, fixed)
     if len(js) < len(sw.J):
         title += f" ({len(js)} of {len(sw.J)} couplings)"

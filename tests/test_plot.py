@@ -232,3 +232,68 @@ def test_title_and_ylabel_follow_the_quantity(sweep_files, q):
     assert caption == "fig2.h5: " + sw.description
     if q != "conductance":
         assert "dG/G0" not in title and "G0" not in ylabel
+
+
+def _sweep(nT, nV, J=((0.25, 0.25, 0.25),), names=None, kind="isotropic"):
+    """A synthetic paper-model sweep file in memory (no engine): dG = -T^2 (1 + V) (1 + j)."""
+    J = np.asarray(J, float)
+    T = np.geomspace(0.02, 0.3, nT)
+    V = np.linspace(0.0, 0.5, nV)
+    G = -(T[None, :, None] ** 2) * (1 + V[None, None, :]) * (1 + np.arange(len(J)))[:, None, None]
+    return plot.Sweep(
+        "/x/tv.h5",
+        J,
+        names,
+        kind,
+        (len(J),),
+        T,
+        "V",
+        V,
+        np.broadcast_to(V, (nT, nV)),
+        {"conductance": G},
+        True,
+        "a synthetic sweep",
+    )
+
+
+def _colour_bars(fig):
+    """The colour bars of a figure (their axes carry a ``_colorbar``)."""
+    return [a._colorbar for a in fig.axes if hasattr(a, "_colorbar")]
+
+
+def test_many_lines_get_a_colour_bar_few_a_legend():
+    # 1 J, 8 T, 20 V against V: 8 lines > LEGEND_MAX_LINES, keyed by a colour bar of T labelled
+    # with T's long_name, ticks at the 8 temperatures; no legend.
+    fig = plot.lines_figure(_sweep(8, 20), x="V", q="conductance")
+    ax = fig.axes[0]
+    (cbar,) = _colour_bars(fig)
+    assert cbar.ax.get_ylabel() == plot.AXIS_LABELS["T"] == r"$T\ /\ v_F k_0$"
+    assert ax.get_legend() is None and len(ax.lines) == 8
+    np.testing.assert_allclose(cbar.get_ticks(), np.geomspace(0.02, 0.3, 8))
+    # The lines' colours run along the bar: the first and the last T at its two ends.
+    colours = [line.get_color() for line in ax.lines]
+    np.testing.assert_allclose(colours[0], cbar.cmap(0.0))
+    np.testing.assert_allclose(colours[-1], cbar.cmap(1.0))
+    # Against T: 12 of the 20 biases, and the label says so.
+    fig = plot.lines_figure(_sweep(8, 20), x="T", q="conductance")
+    (cbar,) = _colour_bars(fig)
+    assert cbar.ax.get_ylabel() == plot.AXIS_LABELS["V"] + "  (12 of 20 lines)"
+    # 3 T: a legend of 3 entries, no colour bar.
+    fig = plot.lines_figure(_sweep(3, 20), x="V", q="conductance")
+    assert not _colour_bars(fig)
+    texts = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert texts == ["$T$ = 0.02", "$T$ = 0.07746", "$T$ = 0.3"]
+
+
+def test_two_line_parameters_colour_and_line_style():
+    # 4 named couplings x 10 T against V: colour by T (colour bar), line style by coupling (a
+    # legend of the 4 styles).
+    cases = [(0.25, 0.25, 0.25), (0.25, 0, 0.35), (0.25, 0, 0.25), (0.25, 0, 0)]
+    sw = _sweep(10, 20, J=cases, names=["a", "b", "c", "d"], kind="cases")
+    fig = plot.lines_figure(sw, x="V", q="conductance")
+    (cbar,) = _colour_bars(fig)
+    assert cbar.ax.get_ylabel() == plot.AXIS_LABELS["T"]
+    (legend,) = fig.legends
+    assert [t.get_text().split(":")[0] for t in legend.get_texts()] == ["a", "b", "c", "d"]
+    assert [h.get_linestyle() for h in legend.legend_handles] == ["-", "--", ":", "-."]
+    assert len(fig.axes[0].lines) == 40
