@@ -356,14 +356,48 @@ class _Keys:
     all_drawn: bool = False
 
 
+_MARKERS = ("o", "s", "^", "v", "D", "<", ">", "p", "h", "*")
+#: Lines closer than this fraction of the data's span (and, relatively, than this factor) are
+#: drawn on top of each other on a linear axis or a log one: they are told apart and said to
+#: coincide.
+COINCIDE = 2e-3
+
+
+def _coincide(ys: list[np.ndarray]) -> str | None:
+    """A legend title saying the lines ``ys`` coincide (as the crossover ratio of a u file
+    does: a function of u alone up to O(T^4), Eq. 18), with their largest difference; None if
+    they do not."""
+    if len({y.shape for y in ys}) != 1:
+        return None
+    y = np.asarray(ys, float)
+    ok = np.all(np.isfinite(y), axis=0)
+    if not ok.any():
+        return None
+    y = y[:, ok]
+    diff = float(np.max(np.abs(y - y[0])))
+    if diff > COINCIDE * float(np.ptp(y)):
+        return None
+    if diff == 0.0:
+        return f"the {len(ys)} lines are identical"
+    nonzero = y[0] != 0
+    if np.all(nonzero):
+        rel = float(np.max(np.abs(y / y[0] - 1)))
+        if rel > COINCIDE:
+            return None
+        return f"the {len(ys)} lines coincide (to {rel:.1g} relative)"
+    return f"the {len(ys)} lines coincide (to {diff:.1g})"
+
+
 def _draw_lines(ax, params: list[_LineParam], curve) -> _Keys:
     """One line ``curve(indices) -> (x, y)`` per combination of the picked values of
     ``params`` (none, one or two :class:`_LineParam`, at most 12 values of each) on ``ax``.
 
     Up to :data:`LEGEND_MAX_LINES` lines get the colours C0, C1, ... and a legend (so do lines
-    of named coupling cases, which have no numeric value). More are coloured by the value of
-    the numeric parameter with the most values, keyed by a colour bar; the other parameter, if
-    any, is drawn at up to len(:data:`LINESTYLES`) values told apart by line style in a legend.
+    of named coupling cases, which have no numeric value); lines that coincide
+    (:func:`_coincide`) are drawn in decreasing widths with staggered markers, and the legend
+    says so. More are coloured by the value of the numeric parameter with the most values,
+    keyed by a colour bar; the other parameter, if any, is drawn at up to len(:data:`LINESTYLES`)
+    values told apart by line style in a legend.
     Returns what :func:`_draw_keys` draws.
     """
     from matplotlib.cm import ScalarMappable
@@ -374,21 +408,34 @@ def _draw_lines(ax, params: list[_LineParam], curve) -> _Keys:
     n_lines = math.prod(len(k) for k in picks)
     numeric = [k for k, p in enumerate(params) if p.values is not None]
     if n_lines <= LEGEND_MAX_LINES or not numeric:
-        for n, combo in enumerate(itertools.product(*picks)):
-            xv, yv = curve(combo)
+        combos = list(itertools.product(*picks))
+        curves = [curve(combo) for combo in combos]
+        same = _coincide([yv for _, yv in curves]) if n_lines > 1 else None
+        for n, (combo, (xv, yv)) in enumerate(zip(combos, curves, strict=True)):
             label = ", ".join(p.entry(k) for p, k in zip(params, combo, strict=True))
+            style = {"marker": "." if len(xv) < 30 else None}
+            if same is not None:  # the first drawn widest: each colour shows at the edges
+                period = max(n_lines, len(xv) // 8)
+                style = {
+                    "lw": 1.2 + 1.6 * (n_lines - 1 - n),
+                    "marker": _MARKERS[n % len(_MARKERS)],
+                    "ms": 4.5,
+                    "mfc": "none",
+                    "markevery": (n * period // n_lines, period),
+                }
             ax.plot(
                 xv,
                 yv,
-                marker="." if len(xv) < 30 else None,
                 color=f"C{n % 10}",
                 ls=LINESTYLES[n // 10 % len(LINESTYLES)],
                 label=label or "_nolegend_",
+                **style,
             )
         total = math.prod(p.n for p in params)
-        return _Keys(
-            legend=bool(params), title=None if n_lines == total else f"{n_lines} of {total}"
-        )
+        title = None if n_lines == total else f"{n_lines} of {total}"
+        if same is not None:
+            title = f"{title}; {same}" if title else same
+        return _Keys(legend=bool(params), title=title)
     c = max(numeric, key=lambda k: params[k].n)
     styled = [k for k in range(len(params)) if k != c]
     if styled:
@@ -438,7 +485,7 @@ def _draw_keys(fig, ax, keys: _Keys, colour_axes=None) -> None:
     from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
 
     if keys.legend:
-        ax.legend(fontsize="small", title=keys.title)
+        ax.legend(fontsize="small", title=keys.title, title_fontsize="small")
     if keys.mappable is None:
         return
     cbar = fig.colorbar(keys.mappable, ax=colour_axes or ax, label=keys.label)

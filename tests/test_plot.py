@@ -297,3 +297,26 @@ def test_two_line_parameters_colour_and_line_style():
     assert [t.get_text().split(":")[0] for t in legend.get_texts()] == ["a", "b", "c", "d"]
     assert [h.get_linestyle() for h in legend.legend_handles] == ["-", "--", ":", "-."]
     assert len(fig.axes[0].lines) == 40
+
+
+def test_fig3_plot_tells_its_three_temperatures_apart(sweep_files):
+    # `jaxmi plot fig3.h5`: the ratio against u at T = 0.005, 0.01, 0.02. The labels were
+    # always distinct; the lines lie on top of each other (the ratio is a function of u alone up
+    # to O(T^4): 4e-4 relative at T = 0.02), so only the last drawn one showed. Now the legend
+    # says they coincide and each is drawn narrower than the one before, with its own markers.
+    fig = plot.sweep_figure(plot.read_sweep(sweep_files["fig3"]))
+    ax = fig.axes[0]
+    legend = ax.get_legend()
+    texts = [t.get_text() for t in legend.get_texts()]
+    assert texts == ["$T$ = 0.005", "$T$ = 0.01", "$T$ = 0.02"]
+    assert legend.get_title().get_text() == "the 3 lines coincide (to 0.0004 relative)"
+    widths = [line.get_linewidth() for line in ax.lines]
+    assert widths == sorted(widths, reverse=True) and len(set(widths)) == 3
+    assert len({line.get_marker() for line in ax.lines}) == 3
+    assert (ax.get_xscale(), ax.get_yscale()) == ("log", "log")
+
+
+def test_lines_that_differ_are_not_said_to_coincide():
+    fig = plot.lines_figure(_sweep(3, 20), x="V", q="conductance")
+    assert fig.axes[0].get_legend().get_title().get_text() == ""
+    assert {line.get_linewidth() for line in fig.axes[0].lines} == {1.5}
