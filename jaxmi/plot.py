@@ -354,9 +354,49 @@ class _Keys:
     label: str = ""
     ticks: np.ndarray | None = None
     all_drawn: bool = False
+    note: str | None = None
 
 
 _MARKERS = ("o", "s", "^", "v", "D", "<", ">", "p", "h", "*")
+#: Lines whose values all agree to this fraction of their magnitude are flat (e.g. the ratio
+#: dG/dG_L at V = 0: 1 to 4e-12, the engine's agreement with Eq. 14): a linear axis shows them
+#: at +-FLAT_VIEW of it, not zoomed into their rounding errors. Real variations of 1e-6 (the
+#: ratio at u = 0.001) stay resolved.
+FLAT = 1e-9
+FLAT_VIEW = 1e-3
+
+
+def _shown_span(y: np.ndarray) -> float:
+    """The span of values a linear axis shows for the finite values ``y``: their range, or
+    for flat ones (:data:`FLAT`) 2 FLAT_VIEW of their magnitude."""
+    y = np.asarray(y, float)
+    y = y[np.isfinite(y)]
+    if not y.size:
+        return 0.0
+    top, span = float(np.max(np.abs(y))), float(np.ptp(y))
+    return 2 * FLAT_VIEW * top if span <= FLAT * top else span
+
+
+def _readable(ax) -> None:
+    """Tick labels that read as they are: no offset ("1e-12 + 1"), a power of ten written as such
+    (x 10^-7), and flat lines (:data:`FLAT`) at +-FLAT_VIEW of their value on a linear axis."""
+    from matplotlib.ticker import ScalarFormatter
+
+    ys = [np.asarray(line.get_ydata(), float).ravel() for line in ax.lines]
+    y = np.concatenate(ys) if ys else np.empty(0)
+    y = y[np.isfinite(y)]
+    if ax.get_yscale() == "linear" and y.size:
+        top, span = float(np.max(np.abs(y))), float(np.ptp(y))
+        if 0 < top and span <= FLAT * top:
+            mid = 0.5 * (float(y.max()) + float(y.min()))
+            ax.set_ylim(mid - FLAT_VIEW * top, mid + FLAT_VIEW * top)
+    for axis in (ax.xaxis, ax.yaxis):
+        fmt = axis.get_major_formatter()
+        if isinstance(fmt, ScalarFormatter):
+            fmt.set_useOffset(False)
+            fmt.set_useMathText(True)
+
+
 #: Lines closer than this fraction of the data's span (and, relatively, than this factor) are
 #: drawn on top of each other on a linear axis or a log one: they are told apart and said to
 #: coincide.
@@ -375,7 +415,7 @@ def _coincide(ys: list[np.ndarray]) -> str | None:
         return None
     y = y[:, ok]
     diff = float(np.max(np.abs(y - y[0])))
-    if diff > COINCIDE * float(np.ptp(y)):
+    if diff > COINCIDE * _shown_span(y):
         return None
     if diff == 0.0:
         return f"the {len(ys)} lines are identical"
@@ -388,87 +428,85 @@ def _coincide(ys: list[np.ndarray]) -> str | None:
     return f"the {len(ys)} lines coincide (to {diff:.1g})"
 
 
+def _stacked(n: int, n_lines: int, n_points: int) -> dict:
+    """Line n of n_lines that coincide: each narrower than the one before (so every colour shows
+    at the edges), with its own hollow markers, staggered along the line."""
+    period = max(n_lines, n_points // 8)
+    return {
+        "lw": 1.2 + min(1.6, 5.0 / (n_lines - 1)) * (n_lines - 1 - n),
+        "marker": _MARKERS[n % len(_MARKERS)],
+        "ms": 4.5,
+        "mfc": "none",
+        "markevery": (n * period // n_lines, period),
+    }
+
+
 def _draw_lines(ax, params: list[_LineParam], curve) -> _Keys:
     """One line ``curve(indices) -> (x, y)`` per combination of the picked values of
     ``params`` (none, one or two :class:`_LineParam`, at most 12 values of each) on ``ax``.
 
     Up to :data:`LEGEND_MAX_LINES` lines get the colours C0, C1, ... and a legend (so do lines
-    of named coupling cases, which have no numeric value); lines that coincide
-    (:func:`_coincide`) are drawn in decreasing widths with staggered markers, and the legend
-    says so. More are coloured by the value of the numeric parameter with the most values,
-    keyed by a colour bar; the other parameter, if any, is drawn at up to len(:data:`LINESTYLES`)
-    values told apart by line style in a legend.
-    Returns what :func:`_draw_keys` draws.
+    of named coupling cases, which have no numeric value). More are coloured by the value of
+    the numeric parameter with the most values, keyed by a colour bar; the other parameter, if
+    any, is drawn at up to len(:data:`LINESTYLES`) values told apart by line style in a legend.
+    Lines that coincide (:func:`_coincide`) are drawn stacked (:func:`_stacked`), and the
+    legend's title says so. Returns what :func:`_draw_keys` draws.
     """
     from matplotlib.cm import ScalarMappable
     from matplotlib.colors import LogNorm, Normalize
     from matplotlib.lines import Line2D
 
     picks = [_pick(p.n) for p in params]
-    n_lines = math.prod(len(k) for k in picks)
     numeric = [k for k, p in enumerate(params) if p.values is not None]
-    if n_lines <= LEGEND_MAX_LINES or not numeric:
-        combos = list(itertools.product(*picks))
-        curves = [curve(combo) for combo in combos]
-        same = _coincide([yv for _, yv in curves]) if n_lines > 1 else None
-        for n, (combo, (xv, yv)) in enumerate(zip(combos, curves, strict=True)):
-            label = ", ".join(p.entry(k) for p, k in zip(params, combo, strict=True))
-            style = {"marker": "." if len(xv) < 30 else None}
-            if same is not None:  # the first drawn widest: each colour shows at the edges
-                period = max(n_lines, len(xv) // 8)
-                style = {
-                    "lw": 1.2 + 1.6 * (n_lines - 1 - n),
-                    "marker": _MARKERS[n % len(_MARKERS)],
-                    "ms": 4.5,
-                    "mfc": "none",
-                    "markevery": (n * period // n_lines, period),
-                }
-            ax.plot(
-                xv,
-                yv,
-                color=f"C{n % 10}",
-                ls=LINESTYLES[n // 10 % len(LINESTYLES)],
-                label=label or "_nolegend_",
-                **style,
-            )
-        total = math.prod(p.n for p in params)
-        title = None if n_lines == total else f"{n_lines} of {total}"
-        if same is not None:
-            title = f"{title}; {same}" if title else same
-        return _Keys(legend=bool(params), title=title)
-    c = max(numeric, key=lambda k: params[k].n)
-    styled = [k for k in range(len(params)) if k != c]
-    if styled:
-        picks[styled[0]] = _pick(params[styled[0]].n, len(LINESTYLES))
-    values = params[c].values
-    lo, hi = float(np.min(values)), float(np.max(values))
-    norm = LogNorm(lo, hi) if _log_spaced(np.sort(values)) else Normalize(lo, hi)
-    cmap = _line_colours()
-    for combo in itertools.product(*picks):
-        xv, yv = curve(combo)
-        style = "-"
+    few = math.prod(len(k) for k in picks) <= LEGEND_MAX_LINES or not numeric
+    keys = _Keys(legend=few and bool(params))
+    if not few:
+        c = max(numeric, key=lambda k: params[k].n)
+        styled = [k for k in range(len(params)) if k != c]
         if styled:
-            style = LINESTYLES[list(picks[styled[0]]).index(combo[styled[0]])]
-        ax.plot(
-            xv,
-            yv,
-            marker="." if len(xv) < 30 else None,
-            ms=4,
-            color=cmap(norm(values[combo[c]])),
-            ls=style,
-        )
-    keys = _Keys(mappable=ScalarMappable(norm=norm, cmap=cmap), label=params[c].label)
-    keys.ticks = np.asarray(values)[picks[c]]
-    keys.all_drawn = len(picks[c]) == params[c].n
-    if len(picks[c]) < params[c].n:
-        keys.label += f"  ({len(picks[c])} of {params[c].n} lines)"
-    if styled:
+            picks[styled[0]] = _pick(params[styled[0]].n, len(LINESTYLES))
+        values = params[c].values
+        lo, hi = float(np.min(values)), float(np.max(values))
+        norm = LogNorm(lo, hi) if _log_spaced(np.sort(values)) else Normalize(lo, hi)
+        cmap = _line_colours()
+        keys.mappable = ScalarMappable(norm=norm, cmap=cmap)
+        keys.label = params[c].label
+        keys.ticks = np.asarray(values)[picks[c]]
+        keys.all_drawn = len(picks[c]) == params[c].n
+        if not keys.all_drawn:
+            keys.label += f"  ({len(picks[c])} of {params[c].n} lines)"
+    combos = list(itertools.product(*picks))
+    curves = [curve(combo) for combo in combos]
+    n_lines = len(combos)
+    same = _coincide([yv for _, yv in curves]) if n_lines > 1 else None
+    for n, (combo, (xv, yv)) in enumerate(zip(combos, curves, strict=True)):
+        style = {"marker": "." if len(xv) < 30 else None}
+        if few:
+            style["label"] = ", ".join(p.entry(k) for p, k in zip(params, combo, strict=True))
+            style["label"] = style["label"] or "_nolegend_"
+            style["color"] = f"C{n % 10}"
+            style["ls"] = LINESTYLES[n // 10 % len(LINESTYLES)]
+        else:
+            style["ms"] = 4
+            style["color"] = cmap(norm(values[combo[c]]))
+            if styled:
+                style["ls"] = LINESTYLES[list(picks[styled[0]]).index(combo[styled[0]])]
+        if same is not None:
+            style.update(_stacked(n, n_lines, len(xv)))
+        ax.plot(xv, yv, **style)
+    if few:
+        total = math.prod(p.n for p in params)
+        keys.title = None if n_lines == total else f"{n_lines} of {total}"
+    elif styled:
         p = params[styled[0]]
         keys.labels = [p.entry(k) for k in picks[styled[0]]]
         keys.handles = [
             Line2D([], [], color="0.25", ls=ls) for ls in LINESTYLES[: len(keys.labels)]
         ]
         keys.title = None if len(keys.labels) == p.n else f"{len(keys.labels)} of {p.n}"
+    if same is not None:
+        keys.title = f"{keys.title}; {same}" if keys.title else same
+        keys.note = same
     return keys
 
 
@@ -488,6 +526,8 @@ def _draw_keys(fig, ax, keys: _Keys, colour_axes=None) -> None:
         ax.legend(fontsize="small", title=keys.title, title_fontsize="small")
     if keys.mappable is None:
         return
+    if keys.note and not keys.handles:  # lines keyed by colour that coincide: say so
+        ax.legend(handles=[], title=keys.note, title_fontsize="small")
     cbar = fig.colorbar(keys.mappable, ax=colour_axes or ax, label=keys.label)
     # Plain numbers (no 2 x 10^-1 on a log scale): at the lines' values when every value has
     # its line (which lines there are), else where matplotlib puts them (nice round numbers).
@@ -504,6 +544,7 @@ def _draw_keys(fig, ax, keys: _Keys, colour_axes=None) -> None:
             keys.labels,
             fontsize="small",
             title=keys.title,
+            title_fontsize="small",
             loc="outside upper center",
             ncols=2,
             frameon=False,
@@ -544,14 +585,19 @@ def lines_figure(sw: Sweep, *, x: str, q: str, log: str | None = None):
     _draw_keys(fig, ax, _draw_lines(ax, [_line_param(sw, names[i]) for i in swept], curve))
     ax.set_xlabel(xlabel)
     ax.set_ylabel(LABELS[q])
-    positive = np.all(np.asarray(z)[np.isfinite(z)] > 0)
-    if log is None:
-        log = ("x" if x == "u" else "") + ("y" if (x == "u" and positive) else "")
+    finite = np.asarray(z)[np.isfinite(z)]
+    positive = finite.size > 0 and bool(np.all(finite > 0))
+    if log is None:  # u: log axes where the values span decades (the crossover of Fig. 3)
+        wide = positive and finite.max() > LOG_COLOUR_SPAN * finite.min()
+        log = ("x" if x == "u" and xs.max() >= 10 * xs.min() > 0 else "") + (
+            "y" if (x == "u" and wide) else ""
+        )
     if "x" in log:
         ax.set_xscale("log")
     if "y" in log:
         ax.set_yscale("log" if positive else "symlog")
     ax.grid(alpha=0.3)
+    _readable(ax)
     ax.set_title(_headline(sw, q, x), fontsize="medium")
     _caption(fig, sw)
     return fig
@@ -666,7 +712,9 @@ def plot_file(
             (:func:`default_view`). A file with swept model parameters is drawn with one panel
             per coupling (:func:`plot_panels`).
         quantity_name: one of :data:`QUANTITIES` (default by the file's axes).
-        log: "x", "y", "xy" or "" to force log axes of a line plot (default: log-log for u).
+        log: "x", "y", "xy" or "" to force log axes of a line plot (default: against u, a log
+            u axis for u spanning a decade or more, and a log y axis for positive values
+            spanning more than :data:`LOG_COLOUR_SPAN`).
         overwrite: replace an existing ``output`` that jaxmi did not write (by default only a
             picture carrying jaxmi's stamp is replaced: :func:`jaxmi.outputs.check_output`).
 
@@ -821,6 +869,8 @@ def panels_figure(sw: Sweep, *, x: str, y: str | None, q: str, log: str | None =
             ax.grid(alpha=0.3, which="both" if log_y else "major", lw=0.5)
         if (log is not None and "x" in log) or (log is None and _log_spaced(xs)):
             ax.set_xscale("log")
+        if y is None:
+            _readable(ax)
         ax.set_xlabel(AXIS_LABELS[x])
         ax.set_title(_case_label(sw, j), fontsize="medium")
     if keys is not None and not keys.legend:  # the same lines in every panel: one colour bar

@@ -7,6 +7,7 @@ fig3_data) are compared with Eq. 14 (exact) and Eqs. 18, 19 (asymptotic, O(T^4) 
 The pictures themselves are checked only for being non-trivial PNGs: they were looked at.
 """
 
+import re
 import subprocess
 import sys
 import textwrap
@@ -320,3 +321,29 @@ def test_lines_that_differ_are_not_said_to_coincide():
     fig = plot.lines_figure(_sweep(3, 20), x="V", q="conductance")
     assert fig.axes[0].get_legend().get_title().get_text() == ""
     assert {line.get_linewidth() for line in fig.axes[0].lines} == {1.5}
+
+
+def _ratio_sweep(eps):
+    """A synthetic sweep whose crossover ratio is 1 + eps V (4 T, 3 V)."""
+    sw = _sweep(4, 3)
+    G_L = plot.linear_conductance(sw.J, sw.T)[:, :, None]
+    data = {"conductance": G_L * (1 + eps * sw.third[None, None, :])}
+    return plot.Sweep(**{**vars(sw), "data": data})
+
+
+@pytest.mark.parametrize("eps", [4e-6, 1e-13])
+def test_ratio_axis_reads_without_an_offset(eps):
+    # The ratio against T at 3 biases is 1 + eps V: matplotlib wrote "1e-6 + 1" above the axis
+    # and ticks 0.5 ... 2.0 (eps 4e-6), or zoomed into rounding (eps 1e-13: "1e-12 + 1"). Now
+    # the ticks are the numbers themselves (1.0000005, ...), and flat lines are shown at
+    # 1 +- 1e-3.
+    fig = plot.lines_figure(_ratio_sweep(eps), x="T", q="ratio")
+    fig.draw_without_rendering()
+    ax = fig.axes[0]
+    assert ax.yaxis.get_offset_text().get_text() == ""
+    ticks = [t.get_text() for t in ax.get_yticklabels()]  # "$\\mathdefault{1.000001}$"
+    values = [float(re.sub(r"[^0-9.]", "", t)) for t in ticks if t]
+    assert values and all(0.998 < v < 1.002 for v in values), ticks
+    if eps < 1e-9:
+        assert ax.get_ylim() == pytest.approx((1 - 1e-3, 1 + 1e-3), abs=1e-9)
+        assert "coincide" in ax.get_legend().get_title().get_text()
