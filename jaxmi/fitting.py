@@ -1708,9 +1708,9 @@ def fit_file(
 def _check_outputs(output, plot, overwrite: bool) -> None:
     """Fail before the fit if matplotlib is missing or an output may not be written."""
     if plot is not None:
-        from jaxmi.plot import _pyplot
+        from jaxmi.plot import _matplotlib
 
-        _pyplot()
+        _matplotlib()
         outputs.check_output(plot, outputs.PICTURE, overwrite=overwrite, option="--plot")
     if output is not None:
         outputs.check_output(output, outputs.FIT, overwrite=overwrite)

@@ -22,9 +22,13 @@ conductance dG in G0 = e^2/h, current in e vF k0 / h, spin as <S_j> = Tr(S_j rho
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
+import math
 import os
 import tempfile
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -34,24 +38,71 @@ from jaxmi.errors import JaxmiError
 from jaxmi.outputs import MISSING_MATPLOTLIB
 from jaxmi.sweep import store
 
-#: What each quantity of a sweep is called on an axis (with its unit).
+#: The files' ``long_name`` attributes (jaxmi.sweep.store.VARIABLES: what the number is measured
+#: in) typeset with matplotlib's mathtext; a long_name missing here is drawn as it is.
+MATHTEXT = {
+    "dG / (e^2/h)": r"$dG\ /\ (e^2/h)$",
+    "I / (e vF k0 / h)": r"$I\ /\ (e v_F k_0 / h)$",
+    "T / vF k0": r"$T\ /\ v_F k_0$",
+    "eV / vF k0": r"$eV\ /\ v_F k_0$",
+    "eV / 2T": r"$u = eV/2T$",
+    "Jx / vF": r"$J_x\ /\ v_F$",
+    "Jy / vF": r"$J_y\ /\ v_F$",
+    "Jz / vF": r"$J_z\ /\ v_F$",
+    "mu0 / vF k0": r"$\mu_0\ /\ v_F k_0$",
+    "texture scale / vF k0": r"texture scale $/\ v_F k_0$",
+    "texture exponent": "texture exponent",
+}
+
+
+def _long_name(name: str) -> str:
+    """The long_name of file variable ``name`` in mathtext (:data:`MATHTEXT`)."""
+    long_name = store.VARIABLES[name][0]
+    return MATHTEXT.get(long_name, long_name)
+
+
+def _plain(text: str) -> str:
+    """User text (a spec's description, a case name) safe from mathtext: dollars escaped."""
+    return text.replace("$", r"\$")
+
+
+#: What each quantity of a sweep is called on an axis (with its unit), in mathtext.
 LABELS = {
-    "conductance": "dG / G0",
-    "current": "I / (e vF k0 / h)",
-    "Sx": "<Sx>",
-    "Sy": "<Sy>",
-    "Sz": "<Sz>",
-    "dGdT": "d(dG/G0) / d(T/vFk0)",
-    "ratio": "dG(T, V) / dG_L(T)",
+    "conductance": _long_name("conductance"),
+    "current": _long_name("current"),
+    "Sx": r"$\langle S_x \rangle$",
+    "Sy": r"$\langle S_y \rangle$",
+    "Sz": r"$\langle S_z \rangle$",
+    "dGdT": r"$\partial\,dG / \partial T\ \ /\ \ (e^2/h) / v_F k_0$",
+    "ratio": r"$dG(T, V)\ /\ dG_L(T)$",
 }
 QUANTITIES = tuple(LABELS)
+#: What each quantity is called in a title.
+QUANTITY_NAMES = {
+    "conductance": "$dG$",
+    "current": "$I$",
+    "Sx": LABELS["Sx"],
+    "Sy": LABELS["Sy"],
+    "Sz": LABELS["Sz"],
+    "dGdT": r"$\partial\,dG / \partial T$",
+    "ratio": r"$dG(T, V) / dG_L(T)$",
+}
 AXIS_LABELS = {
-    "T": "T / vFk0",
-    "V": "eV / vFk0",
-    "u": "u = eV / 2T",
-    "mu0": "mu0 / vFk0 (Fermi level from the Dirac point)",
-    "scale": "texture scale / vFk0",
-    "exponent": "texture exponent p (theta = |eps/scale|^p)",
+    "T": _long_name("T"),
+    "V": _long_name("V"),
+    "u": _long_name("u"),
+    "mu0": _long_name("mu0") + " (Fermi level from the Dirac point)",
+    "scale": _long_name("scale"),
+    "exponent": _long_name("exponent") + r" $p$ ($\theta = |\varepsilon/\mathrm{scale}|^p$)",
+}
+#: The symbol of an axis in a legend entry ("T = 0.01").
+SYMBOLS = {
+    "T": "$T$",
+    "V": "$eV$",
+    "u": "$u$",
+    "mu0": r"$\mu_0$",
+    "scale": "scale",
+    "exponent": "$p$",
 }
 #: Most coupling panels drawn for a file with swept model parameters (spread over J).
 MAX_PANELS = 6
@@ -123,32 +174,41 @@ def _j_coordinate(sw: Sweep) -> tuple[np.ndarray, str] | None:
     """A numeric coordinate along J (for a map or an x axis), or None (named cases)."""
     if sw.J_kind == "cases" or len(sw.J) < 2:
         return None
+    iso = r"$J\ /\ v_F$ (isotropic)"
     if sw.J.ndim == 3:  # exchange tensors: only the isotropic kind (J times 1) has one
-        return (sw.J[:, 0, 0], "J (isotropic, J/vF)") if sw.J_kind == "isotropic" else None
+        return (sw.J[:, 0, 0], iso) if sw.J_kind == "isotropic" else None
     J = sw.J
     varying = [k for k in range(3) if np.ptp(J[:, k]) > 0]
     if sw.J_kind == "isotropic" or (len(varying) == 3 and np.allclose(J, J[:, :1])):
-        return J[:, 0], "J (isotropic, J/vF)"
+        return J[:, 0], iso
     if len(varying) == 1:
         k = varying[0]
         name = "xyz"[k]
         if k != 0 and J[0, 0] != 0:
-            return J[:, k] / J[0, 0], f"J{name}/Jx  (Jx = {J[0, 0]:g})"
-        return J[:, k], f"J{name} (J/vF)"
+            return J[:, k] / J[0, 0], f"$J_{name}/J_x$  ($J_x$ = {J[0, 0]:g})"
+        return J[:, k], _long_name(f"J{name}")
     return None
+
+
+def _j_symbol(label: str) -> str:
+    """The symbol of a J coordinate label of :func:`_j_coordinate`: "$J_z/J_x$", "$J_z$" or
+    "$J$" (isotropic)."""
+    if "/J_x$" in label:
+        return label.split()[0]
+    return label[:4] + "$" if label.startswith("$J_") else "$J$"
 
 
 def _case_label(sw: Sweep, j: int) -> str:
     if sw.J.ndim == 3:
         Jt = sw.J[j]
         if np.count_nonzero(Jt - np.diag(np.diag(Jt))) == 0:
-            vec = "J_ij = diag({:g}, {:g}, {:g})".format(*np.diag(Jt))
+            vec = "$J_{{ij}}$ = diag({:g}, {:g}, {:g})".format(*np.diag(Jt))
         else:
-            vec = "J_ij = [" + "; ".join(" ".join(f"{x:g}" for x in row) for row in Jt) + "]"
+            vec = "$J_{ij}$ = [" + "; ".join(" ".join(f"{x:g}" for x in row) for row in Jt) + "]"
     else:
         jx, jy, jz = sw.J[j]
-        vec = f"(Jx, Jy, Jz) = ({jx:g}, {jy:g}, {jz:g})"
-    return f"{sw.J_names[j]}: {vec}" if sw.J_names else vec
+        vec = f"$(J_x, J_y, J_z)$ = ({jx:g}, {jy:g}, {jz:g})"
+    return f"{_plain(sw.J_names[j])}: {vec}" if sw.J_names else vec
 
 
 def _axis_values(sw: Sweep, axis: str):
@@ -201,27 +261,308 @@ def _save(fig, output: str, overwrite: bool) -> str:
     return outputs.save_figure(fig, output, dpi=_DPI, overwrite=overwrite)
 
 
-def _title(sw: Sweep) -> str:
-    title = sw.description or os.path.basename(sw.path)
+def _symbol(sw: Sweep, axis: str) -> str:
+    """What an axis is called in a title or legend entry ("$T$", "$J_z/J_x$")."""
+    if axis == "J":
+        coord = _j_coordinate(sw)
+        return _j_symbol(coord[1]) if coord is not None else "$J$"
+    return SYMBOLS.get(axis, axis)
+
+
+def _headline(sw: Sweep, q: str, x: str, y: str | None = None, fixed: str = "") -> str:
+    """The title of a sweep picture: what is drawn, by the quantity ``q`` ("$\\langle S_z
+    \\rangle$ vs $T$", "map of $dG$ over $J_z/J_x$ and $T$"), where ``fixed`` is held."""
+    name = QUANTITY_NAMES[q]
+    if y is None:
+        what = f"{name} vs {_symbol(sw, x)}"
+    else:
+        what = f"map of {name} over {_symbol(sw, x)} and {_symbol(sw, y)}"
+    if fixed:
+        what += f" at {fixed}"
     if not sw.complete:
-        title += " (INCOMPLETE: missing chunks left blank)"
-    return title
+        what += " (INCOMPLETE: missing chunks left blank)"
+    return what
+
+
+def _caption(fig, sw: Sweep) -> None:
+    """The file and its spec's description, small under the picture (the description says what
+    the sweep was for, not what this picture draws: not the title)."""
+    name = os.path.basename(sw.path)
+    text = f"{name}: {sw.description}" if sw.description else name
+    fig.supxlabel(_plain(text), fontsize="small", color="0.35")
 
 
 _MAX_LINES = 12
+#: Most lines told apart by a legend; more are coloured by the value of their parameter and
+#: keyed by a colour bar labelled with its long_name.
+LEGEND_MAX_LINES = 6
+#: Line styles of a second line parameter beside the colour bar (at most this many of its
+#: values are drawn), told apart in a legend.
+LINESTYLES = ("-", "--", ":", "-.")
 
 
-def _pick(n: int) -> np.ndarray:
-    """At most _MAX_LINES indices spread over range(n)."""
-    return np.unique(np.linspace(0, n - 1, min(n, _MAX_LINES)).round().astype(int))
+def _pick(n: int, most: int = _MAX_LINES) -> np.ndarray:
+    """At most ``most`` indices spread over range(n)."""
+    return np.unique(np.linspace(0, n - 1, min(n, most)).round().astype(int))
+
+
+@dataclasses.dataclass
+class _LineParam:
+    """A dimension drawn as one line per value: how many values, the legend entry of index k,
+    and for a numeric one its values and the colour bar's label (its long_name)."""
+
+    n: int
+    entry: Callable[[int], str]
+    values: np.ndarray | None = None
+    label: str = ""
+
+
+def _line_param(sw: Sweep, dim: str) -> _LineParam:
+    """The :class:`_LineParam` of dimension ``dim`` of a sweep ("J", "T", "V", "u", "mu0", ...);
+    J without a numeric coordinate (named cases) has no values: a legend only."""
+    if dim == "J":
+        coord = _j_coordinate(sw)
+        if coord is None:
+            return _LineParam(len(sw.J), lambda k: _case_label(sw, k))
+        jv, label = coord
+        sym = _j_symbol(label)
+        return _LineParam(len(jv), lambda k: f"{sym} = {jv[k]:.4g}", np.asarray(jv), label)
+    values = np.asarray({**sw.model_axes, "T": sw.T, sw.third_name: sw.third}[dim])
+    sym = SYMBOLS.get(dim, dim)
+    return _LineParam(len(values), lambda k: f"{sym} = {values[k]:.4g}", values, AXIS_LABELS[dim])
+
+
+def _line_colours():
+    """viridis without its palest yellows (lines on white)."""
+    matplotlib, _ = _matplotlib()
+    from matplotlib.colors import ListedColormap
+
+    return ListedColormap(matplotlib.colormaps["viridis"](np.linspace(0.0, 0.88, 256)))
+
+
+@dataclasses.dataclass
+class _Keys:
+    """How the lines of :func:`_draw_lines` are told apart: a legend (``legend`` True: of the
+    lines' own labels; or of ``handles`` and ``labels``, line styles) and, for many lines, a
+    colour bar (``mappable``, ``label``, ``ticks``: the drawn values)."""
+
+    legend: bool = False
+    title: str | None = None
+    handles: list | None = None
+    labels: list | None = None
+    mappable: object = None
+    label: str = ""
+    ticks: np.ndarray | None = None
+    all_drawn: bool = False
+    note: str | None = None
+
+
+_MARKERS = ("o", "s", "^", "v", "D", "<", ">", "p", "h", "*")
+#: Lines whose values all agree to this fraction of their magnitude are flat (e.g. the ratio
+#: dG/dG_L at V = 0: 1 to 4e-12, the engine's agreement with Eq. 14): a linear axis shows them
+#: at +-FLAT_VIEW of it, not zoomed into their rounding errors. Real variations of 1e-6 (the
+#: ratio at u = 0.001) stay resolved.
+FLAT = 1e-9
+FLAT_VIEW = 1e-3
+
+
+def _shown_span(y: np.ndarray) -> float:
+    """The span of values a linear axis shows for the finite values ``y``: their range, or
+    for flat ones (:data:`FLAT`) 2 FLAT_VIEW of their magnitude."""
+    y = np.asarray(y, float)
+    y = y[np.isfinite(y)]
+    if not y.size:
+        return 0.0
+    top, span = float(np.max(np.abs(y))), float(np.ptp(y))
+    return 2 * FLAT_VIEW * top if span <= FLAT * top else span
+
+
+def _readable(ax) -> None:
+    """Tick labels that read as they are: no offset ("1e-12 + 1"), a power of ten written as such
+    (x 10^-7), and flat lines (:data:`FLAT`) at +-FLAT_VIEW of their value on a linear axis."""
+    from matplotlib.ticker import ScalarFormatter
+
+    ys = [np.asarray(line.get_ydata(), float).ravel() for line in ax.lines]
+    y = np.concatenate(ys) if ys else np.empty(0)
+    y = y[np.isfinite(y)]
+    if ax.get_yscale() == "linear" and y.size:
+        top, span = float(np.max(np.abs(y))), float(np.ptp(y))
+        if 0 < top and span <= FLAT * top:
+            mid = 0.5 * (float(y.max()) + float(y.min()))
+            ax.set_ylim(mid - FLAT_VIEW * top, mid + FLAT_VIEW * top)
+    for axis in (ax.xaxis, ax.yaxis):
+        fmt = axis.get_major_formatter()
+        if isinstance(fmt, ScalarFormatter):
+            fmt.set_useOffset(False)
+            fmt.set_useMathText(True)
+
+
+#: Lines closer than this fraction of the data's span (and, relatively, than this factor) are
+#: drawn on top of each other on a linear axis or a log one: they are told apart and said to
+#: coincide.
+COINCIDE = 2e-3
+
+
+def _coincide(ys: list[np.ndarray]) -> str | None:
+    """A legend title saying the lines ``ys`` coincide (as the crossover ratio of a u file
+    does: a function of u alone up to O(T^4), Eq. 18), with their largest difference; None if
+    they do not."""
+    if len({y.shape for y in ys}) != 1:
+        return None
+    y = np.asarray(ys, float)
+    ok = np.all(np.isfinite(y), axis=0)
+    if not ok.any():
+        return None
+    y = y[:, ok]
+    diff = float(np.max(np.abs(y - y[0])))
+    if diff > COINCIDE * _shown_span(y):
+        return None
+    if diff == 0.0:
+        return f"the {len(ys)} lines are identical"
+    nonzero = y[0] != 0
+    if np.all(nonzero):
+        rel = float(np.max(np.abs(y / y[0] - 1)))
+        if rel > COINCIDE:
+            return None
+        return f"the {len(ys)} lines coincide (to {rel:.1g} relative)"
+    return f"the {len(ys)} lines coincide (to {diff:.1g})"
+
+
+def _stacked(n: int, n_lines: int, n_points: int) -> dict:
+    """Line n of n_lines that coincide: each narrower than the one before (so every colour shows
+    at the edges), with its own hollow markers, staggered along the line."""
+    period = max(n_lines, n_points // 8)
+    return {
+        "lw": 1.2 + min(1.6, 5.0 / (n_lines - 1)) * (n_lines - 1 - n),
+        "marker": _MARKERS[n % len(_MARKERS)],
+        "ms": 4.5,
+        "mfc": "none",
+        "markevery": (n * period // n_lines, period),
+    }
+
+
+def _draw_lines(ax, params: list[_LineParam], curve) -> _Keys:
+    """One line ``curve(indices) -> (x, y)`` per combination of the picked values of
+    ``params`` (none, one or two :class:`_LineParam`, at most 12 values of each) on ``ax``.
+
+    Up to :data:`LEGEND_MAX_LINES` lines get the colours C0, C1, ... and a legend (so do lines
+    of named coupling cases, which have no numeric value). More are coloured by the value of
+    the numeric parameter with the most values, keyed by a colour bar; the other parameter, if
+    any, is drawn at up to len(:data:`LINESTYLES`) values told apart by line style in a legend.
+    Lines that coincide (:func:`_coincide`) are drawn stacked (:func:`_stacked`), and the
+    legend's title says so. Returns what :func:`_draw_keys` draws.
+    """
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import LogNorm, Normalize
+    from matplotlib.lines import Line2D
+
+    picks = [_pick(p.n) for p in params]
+    numeric = [k for k, p in enumerate(params) if p.values is not None]
+    few = math.prod(len(k) for k in picks) <= LEGEND_MAX_LINES or not numeric
+    keys = _Keys(legend=few and bool(params))
+    if not few:
+        c = max(numeric, key=lambda k: params[k].n)
+        styled = [k for k in range(len(params)) if k != c]
+        if styled:
+            picks[styled[0]] = _pick(params[styled[0]].n, len(LINESTYLES))
+        values = params[c].values
+        lo, hi = float(np.min(values)), float(np.max(values))
+        norm = LogNorm(lo, hi) if _log_spaced(np.sort(values)) else Normalize(lo, hi)
+        cmap = _line_colours()
+        keys.mappable = ScalarMappable(norm=norm, cmap=cmap)
+        keys.label = params[c].label
+        keys.ticks = np.asarray(values)[picks[c]]
+        keys.all_drawn = len(picks[c]) == params[c].n
+        if not keys.all_drawn:
+            keys.label += f"  ({len(picks[c])} of {params[c].n} lines)"
+    combos = list(itertools.product(*picks))
+    curves = [curve(combo) for combo in combos]
+    n_lines = len(combos)
+    same = _coincide([yv for _, yv in curves]) if n_lines > 1 else None
+    for n, (combo, (xv, yv)) in enumerate(zip(combos, curves, strict=True)):
+        style = {"marker": "." if len(xv) < 30 else None}
+        if few:
+            style["label"] = ", ".join(p.entry(k) for p, k in zip(params, combo, strict=True))
+            style["label"] = style["label"] or "_nolegend_"
+            style["color"] = f"C{n % 10}"
+            style["ls"] = LINESTYLES[n // 10 % len(LINESTYLES)]
+        else:
+            style["ms"] = 4
+            style["color"] = cmap(norm(values[combo[c]]))
+            if styled:
+                style["ls"] = LINESTYLES[list(picks[styled[0]]).index(combo[styled[0]])]
+        if same is not None:
+            style.update(_stacked(n, n_lines, len(xv)))
+        ax.plot(xv, yv, **style)
+    if few:
+        total = math.prod(p.n for p in params)
+        keys.title = None if n_lines == total else f"{n_lines} of {total}"
+    elif styled:
+        p = params[styled[0]]
+        keys.labels = [p.entry(k) for k in picks[styled[0]]]
+        keys.handles = [
+            Line2D([], [], color="0.25", ls=ls) for ls in LINESTYLES[: len(keys.labels)]
+        ]
+        keys.title = None if len(keys.labels) == p.n else f"{len(keys.labels)} of {p.n}"
+    if same is not None:
+        keys.title = f"{keys.title}; {same}" if keys.title else same
+        keys.note = same
+    return keys
+
+
+def _plain_number(v: float, _pos=None) -> str:
+    """A tick label: 3 significant digits, no exponent below 1e-4, a true minus sign."""
+    return f"{v:.3g}".replace("-", "\N{MINUS SIGN}")
+
+
+def _draw_keys(fig, ax, keys: _Keys, colour_axes=None) -> None:
+    """Draw the legend and the colour bar of :func:`_draw_lines` (the colour bar beside
+    ``colour_axes``, default ``ax``). A legend of line styles beside a colour bar goes under
+    the picture: every part of the panel has lines in it."""
+    from matplotlib.colors import LogNorm
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
+
+    if keys.legend:
+        ax.legend(fontsize="small", title=keys.title, title_fontsize="small")
+    if keys.mappable is None:
+        return
+    if keys.note and not keys.handles:  # lines keyed by colour that coincide: say so
+        ax.legend(handles=[], title=keys.note, title_fontsize="small")
+    cbar = fig.colorbar(keys.mappable, ax=colour_axes or ax, label=keys.label)
+    # Plain numbers (no 2 x 10^-1 on a log scale): at the lines' values when every value has
+    # its line (which lines there are), else where matplotlib puts them (nice round numbers).
+    if keys.all_drawn:
+        cbar.ax.yaxis.set_minor_locator(NullLocator())
+        cbar.set_ticks(keys.ticks)
+    elif isinstance(keys.mappable.norm, LogNorm):
+        cbar.ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        cbar.ax.yaxis.set_minor_locator(NullLocator())
+    cbar.ax.yaxis.set_major_formatter(FuncFormatter(_plain_number))
+    if keys.handles:
+        fig.legend(
+            keys.handles,
+            keys.labels,
+            fontsize="small",
+            title=keys.title,
+            title_fontsize="small",
+            loc="outside upper center",
+            ncols=2,
+            frameon=False,
+        )
 
 
 def plot_lines(
     sw: Sweep, output: str, *, x: str, q: str, log: str | None = None, overwrite: bool = False
 ) -> str:
+    """Draw :func:`lines_figure` to ``output``; returns its path."""
+    return _save(lines_figure(sw, x=x, q=q, log=log), output, overwrite)
+
+
+def lines_figure(sw: Sweep, *, x: str, q: str, log: str | None = None):
     """Lines of quantity ``q`` against axis ``x``, one per value of the other swept axes (at
-    most 12, spread evenly; a legend says how many of how many)."""
-    matplotlib, Figure = _matplotlib()
+    most 12, spread evenly): a legend for a few lines, a colour bar for many
+    (:func:`_draw_lines`); returns the Figure."""
+    _, Figure = _matplotlib()
     z = quantity(sw, q)
     order = {"J": 0, "T": 1, sw.third_name: 2, "V": 2}
     if x not in order:
@@ -233,55 +574,33 @@ def plot_lines(
     fig = Figure(figsize=(6.4, 4.6), layout="constrained")
     ax = fig.add_subplot()
     names = {0: "J", 1: "T", 2: sw.third_name}
-    picks = [_pick(zz.shape[0]), _pick(zz.shape[1])]
-    n_lines = len(picks[0]) * len(picks[1])
-    colours = (
-        [f"C{k}" for k in range(n_lines)]
-        if n_lines <= 8
-        else [matplotlib.colormaps["viridis"](k / (n_lines - 1)) for k in range(n_lines)]
-    )
-    shown = 0
-    for a in picks[0]:
-        for b in picks[1]:
-            idx = {others[0]: a, others[1]: b}
-            parts = []
-            for i in others:
-                if z.shape[i] == 1:
-                    continue
-                if i == 0:
-                    coord = _j_coordinate(sw)
-                    parts.append(
-                        _case_label(sw, idx[0])
-                        if coord is None
-                        else f"{coord[1].split()[0]} = {coord[0][idx[0]]:.4g}"
-                    )
-                else:
-                    vals = sw.T if i == 1 else sw.third
-                    parts.append(f"{names[i]} = {vals[idx[i]]:.4g}")
-            xv = sw.V[idx[1]] if (x == "V" and sw.third_name == "u") else xs
-            ax.plot(
-                xv,
-                zz[a, b],
-                marker="." if len(xv) < 30 else None,
-                color=colours[shown],
-                label=", ".join(parts),
-            )
-            shown += 1
-    total = zz.shape[0] * zz.shape[1]
+    swept = [i for i in others if z.shape[i] > 1]
+
+    def curve(combo):
+        idx = {i: 0 for i in others} | dict(zip(swept, combo, strict=True))
+        a, b = idx[others[0]], idx[others[1]]
+        xv = sw.V[b] if (x == "V" and sw.third_name == "u") else xs
+        return xv, zz[a, b]
+
+    _draw_keys(fig, ax, _draw_lines(ax, [_line_param(sw, names[i]) for i in swept], curve))
     ax.set_xlabel(xlabel)
     ax.set_ylabel(LABELS[q])
-    positive = np.all(np.asarray(z)[np.isfinite(z)] > 0)
-    if log is None:
-        log = ("x" if x == "u" else "") + ("y" if (x == "u" and positive) else "")
+    finite = np.asarray(z)[np.isfinite(z)]
+    positive = finite.size > 0 and bool(np.all(finite > 0))
+    if log is None:  # u: log axes where the values span decades (the crossover of Fig. 3)
+        wide = positive and finite.max() > LOG_COLOUR_SPAN * finite.min()
+        log = ("x" if x == "u" and xs.max() >= 10 * xs.min() > 0 else "") + (
+            "y" if (x == "u" and wide) else ""
+        )
     if "x" in log:
         ax.set_xscale("log")
     if "y" in log:
         ax.set_yscale("log" if positive else "symlog")
-    if 1 < shown <= 16 or (shown == 1 and not ax.lines[0].get_label().startswith("_")):
-        ax.legend(fontsize="small", title=None if shown == total else f"{shown} of {total}")
     ax.grid(alpha=0.3)
-    ax.set_title(_title(sw), fontsize="medium")
-    return _save(fig, output, overwrite)
+    _readable(ax)
+    ax.set_title(_headline(sw, q, x), fontsize="medium")
+    _caption(fig, sw)
+    return fig
 
 
 #: A one-signed map whose magnitudes span more than this factor gets a log colour scale (with
@@ -316,7 +635,7 @@ def _draw_map(
             if log_y:
                 ax.set_yscale("log")
             cbar = fig.colorbar(mesh, ax=ax)
-            cbar.set_label(("-" if negative else "") + LABELS[q] + "  (log scale)")
+            cbar.set_label(("$-$" if negative else "") + LABELS[q] + "  (log scale)")
             return
     vmax = float(np.max(np.abs(finite))) if finite.size else 1.0
     vmax = vmax if vmax > 0 else 1.0
@@ -331,8 +650,14 @@ def _draw_map(
 
 
 def plot_map(sw: Sweep, output: str, *, x: str, y: str, q: str, overwrite: bool = False) -> str:
+    """Draw :func:`map_figure` to ``output``; returns its path."""
+    return _save(map_figure(sw, x=x, y=y, q=q), output, overwrite)
+
+
+def map_figure(sw: Sweep, *, x: str, y: str, q: str):
     """A map of quantity ``q`` over axes ``x`` and ``y`` (the third at its first value), with a
-    diverging colour scale centred at 0, a labelled colour bar and the zero contour."""
+    diverging colour scale centred at 0, a labelled colour bar and the zero contour; returns
+    the Figure."""
     _matplotlib()
     from matplotlib.figure import Figure
 
@@ -349,8 +674,8 @@ def plot_map(sw: Sweep, output: str, *, x: str, y: str, q: str, overwrite: bool 
     rest = ({0, 1, 2} - {order[x], order[y]}).pop()
     fixed = ""
     if z.shape[rest] > 1:
-        fixed = {0: f"at {_case_label(sw, 0)}", 1: f"at T = {sw.T[0]:g}"}.get(
-            rest, f"at {sw.third_name} = {sw.third[0]:g}"
+        fixed = {0: _case_label(sw, 0), 1: f"$T$ = {sw.T[0]:g}"}.get(
+            rest, f"{SYMBOLS[sw.third_name]} = {sw.third[0]:g}"
         )
     z2 = np.take(z, 0, axis=rest)
     # z2 axes are the two kept ones in file order; make it (y, x).
@@ -361,10 +686,9 @@ def plot_map(sw: Sweep, output: str, *, x: str, y: str, q: str, overwrite: bool 
     _draw_map(fig, ax, xs, ys, z2, q)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    ax.set_title(
-        _title(sw) + f"\nmap of {LABELS[q]}" + (f" {fixed}" if fixed else ""), fontsize="medium"
-    )
-    return _save(fig, output, overwrite)
+    ax.set_title(_headline(sw, q, x, y, fixed), fontsize="medium")
+    _caption(fig, sw)
+    return fig
 
 
 def plot_file(
@@ -388,7 +712,9 @@ def plot_file(
             (:func:`default_view`). A file with swept model parameters is drawn with one panel
             per coupling (:func:`plot_panels`).
         quantity_name: one of :data:`QUANTITIES` (default by the file's axes).
-        log: "x", "y", "xy" or "" to force log axes of a line plot (default: log-log for u).
+        log: "x", "y", "xy" or "" to force log axes of a line plot (default: against u, a log
+            u axis for u spanning a decade or more, and a log y axis for positive values
+            spanning more than :data:`LOG_COLOUR_SPAN`).
         overwrite: replace an existing ``output`` that jaxmi did not write (by default only a
             picture carrying jaxmi's stamp is replaced: :func:`jaxmi.outputs.check_output`).
 
@@ -399,19 +725,32 @@ def plot_file(
     """
     _matplotlib()
     sw = read_sweep(path)
+    output = os.fspath(output) if output is not None else str(Path(path).with_suffix(".png"))
+    outputs.check_output(output, outputs.PICTURE, overwrite=overwrite)
+    fig = sweep_figure(sw, x=x, y=y, quantity_name=quantity_name, log=log)
+    return _save(fig, output, overwrite)
+
+
+def sweep_figure(
+    sw: Sweep,
+    *,
+    x: str | None = None,
+    y: str | None = None,
+    quantity_name: str | None = None,
+    log: str | None = None,
+):
+    """The Figure :func:`plot_file` draws for the sweep ``sw`` (arguments as there)."""
     dx, dy, dq = default_view(sw)
     if x is None and y is None:
         x, y = dx, dy
     elif x is None:
         x = dx if dx != y else "T"
     q = quantity_name or (dq if (x, y) == (dx, dy) else "conductance")
-    output = os.fspath(output) if output is not None else str(Path(path).with_suffix(".png"))
-    outputs.check_output(output, outputs.PICTURE, overwrite=overwrite)
     if sw.model_axes:
-        return plot_panels(sw, output, x=x, y=y, q=q, log=log, overwrite=overwrite)
+        return panels_figure(sw, x=x, y=y, q=q, log=log)
     if y is None:
-        return plot_lines(sw, output, x=x, q=q, log=log, overwrite=overwrite)
-    return plot_map(sw, output, x=x, y=y, q=q, overwrite=overwrite)
+        return lines_figure(sw, x=x, q=q, log=log)
+    return map_figure(sw, x=x, y=y, q=q)
 
 
 # --- files with swept model parameters ---------------------------------------------------------
@@ -454,11 +793,16 @@ def plot_panels(
     log: str | None = None,
     overwrite: bool = False,
 ) -> str:
+    """Draw :func:`panels_figure` to ``output``; returns its path."""
+    return _save(panels_figure(sw, x=x, y=y, q=q, log=log), output, overwrite)
+
+
+def panels_figure(sw: Sweep, *, x: str, y: str | None, q: str, log: str | None = None):
     """A file with swept model parameters: one panel per coupling (at most :data:`MAX_PANELS`,
     spread over J), each a map of ``q`` over (``x``, ``y``) or, without ``y``, lines of ``q``
     against ``x``, one per value of the next swept dimension (at most 12). Every other dimension
-    is held at its first value (the title says which)."""
-    matplotlib, Figure = _matplotlib()
+    is held at its first value (the title says which). Returns the Figure."""
+    _, Figure = _matplotlib()
     dims = sw.dims
     sizes = dict(zip(dims, sw.shape, strict=True))
     for a in (x, y):
@@ -476,7 +820,7 @@ def plot_panels(
         line = next((d for d in dims[1:] if d != x and sizes[d] > 1), None)
     shown = {x, y, line} - {None}
     held = [d for d in dims[1:] if d not in shown]
-    fixed = ", ".join(f"{d} = {values[d][0]:g}" for d in held if sizes[d] > 1)
+    fixed = ", ".join(f"{SYMBOLS[d]} = {values[d][0]:g}" for d in held if sizes[d] > 1)
     # (J, a, b, ...) -> (J, [y or line], x) with the held dimensions at index 0
     index = tuple(0 if d in held else slice(None) for d in dims[1:])
     zz = z[(slice(None), *index)]
@@ -490,13 +834,9 @@ def plot_panels(
     nrows = -(-len(js) // ncols)
     fig = Figure(figsize=(6.4 * ncols, 4.4 * nrows + 0.6), layout="constrained")
     xs = values[x]
-    other = y if y is not None else line
     picks = _pick(zz.shape[1])
-    colours = (
-        [f"C{k}" for k in range(len(picks))]
-        if len(picks) <= 8
-        else [matplotlib.colormaps["viridis"](k / (len(picks) - 1)) for k in range(len(picks))]
-    )
+    params = [_line_param(sw, line)] if line is not None else []
+    keys, line_axes = None, []
     for n, j in enumerate(js):
         ax = fig.add_subplot(nrows, ncols, n + 1)
         if y is not None:
@@ -514,33 +854,33 @@ def plot_panels(
                 log_y = (positive or negative) and mag.max() > LOG_COLOUR_SPAN * mag.min()
             else:
                 log_y = "y" in log
-            flip = log_y and negative
-            for k, p in enumerate(picks):
-                label = f"{other} = {values[other][p]:.4g}" if other is not None else None
-                ax.plot(
-                    xs,
-                    -zz[j, p] if flip else zz[j, p],
-                    marker="." if len(xs) < 30 else None,
-                    color=colours[k],
-                    label=label,
-                )
-            ax.set_ylabel(("-" if flip else "") + LABELS[q])
-            if other is not None:
-                ax.legend(fontsize="small")
+            sign = -1.0 if (log_y and negative) else 1.0
+
+            def curve(combo, j=j, sign=sign):
+                return xs, sign * zz[j, combo[0] if combo else 0]
+
+            keys = _draw_lines(ax, params, curve)
+            line_axes.append(ax)
+            if keys.legend:
+                _draw_keys(fig, ax, keys)
+            ax.set_ylabel(("$-$" if sign < 0 else "") + LABELS[q])
             if log_y:
                 ax.set_yscale("log" if (positive or negative) else "symlog")
             ax.grid(alpha=0.3, which="both" if log_y else "major", lw=0.5)
         if (log is not None and "x" in log) or (log is None and _log_spaced(xs)):
             ax.set_xscale("log")
+        if y is None:
+            _readable(ax)
         ax.set_xlabel(AXIS_LABELS[x])
         ax.set_title(_case_label(sw, j), fontsize="medium")
-    title = _title(sw)
-    what = f"map of {LABELS[q]}" if y is not None else LABELS[q]
-    title += f"\n{what}" + (f" at {fixed}" if fixed else "")
+    if keys is not None and not keys.legend:  # the same lines in every panel: one colour bar
+        _draw_keys(fig, line_axes[-1], keys, colour_axes=line_axes)
+    title = _headline(sw, q, x, y, fixed)
     if len(js) < len(sw.J):
         title += f" ({len(js)} of {len(sw.J)} couplings)"
     fig.suptitle(title, fontsize="medium")
-    return _save(fig, output, overwrite)
+    _caption(fig, sw)
+    return fig
 
 
 # --- the paper's figures ------------------------------------------------------------------------
@@ -600,8 +940,13 @@ def fig3_data(sw: Sweep, n_fine: int = 300) -> dict:
 
 
 def draw_fig2(sw: Sweep, output: str, *, overwrite: bool = False) -> str:
+    """Draw :func:`fig2_figure` to ``output``; returns its path."""
+    return _save(fig2_figure(sw), output, overwrite)
+
+
+def fig2_figure(sw: Sweep):
     """The paper's Fig. 2: dG_L/G0 against T/vFk0 for four couplings (engine: circles), with
-    Eq. 14 (exact) dashed in the same colours."""
+    Eq. 14 (exact) dashed in the same colours; returns the Figure."""
     _, Figure = _matplotlib()
     d = fig2_data(sw)
     fig = Figure(figsize=(6.4, 4.6), layout="constrained")
@@ -622,23 +967,28 @@ def draw_fig2(sw: Sweep, output: str, *, overwrite: bool = False) -> str:
         ax.plot(d["T_fine"], d["eq14"][j], "--", color=colour, lw=1.3, zorder=2)
     ax.plot([], [], "--", color="0.3", label="Eq. 14 (closed form)")
     ax.set_xlim(0.0, float(d["T"].max()) * 1.02)
-    ax.set_xlabel("T / vFk0")
-    ax.set_ylabel("dG_L / G0")
+    ax.set_xlabel(AXIS_LABELS["T"])
+    ax.set_ylabel(r"$dG_L\ /\ (e^2/h)$")
     ax.set_title(
         "Linear conductance correction (paper's Fig. 2): engine (circles), Eq. 14 (dashed)",
         fontsize="medium",
     )
     ax.legend(fontsize="small", loc="center left", bbox_to_anchor=(0.0, 0.45))
     ax.grid(alpha=0.3)
-    return _save(fig, output, overwrite)
+    return fig
 
 
 def draw_fig3(sw: Sweep, output: str, *, overwrite: bool = False) -> str:
+    """Draw :func:`fig3_figure` to ``output``; returns its path."""
+    return _save(fig3_figure(sw), output, overwrite)
+
+
+def fig3_figure(sw: Sweep):
     """The paper's Fig. 3: the crossover dG(T, V)/dG_L(T) against u = eV/2T (log-log) with
     Eq. 18 and its two limiting laws, 1 (u << 1, Eq. 16) and (5/8)(u/pi)^4 (u >> 1, Eq. 17);
     inset: the MI polarization <Sx>/Sx^(0) with Eq. 19, where Sx^(0) = -(u/3)(pi T)^2 is
     corrected from the paper's printed -(2u/3)(pi T)^2 (docs/physics.md). Eq. 19 dips to ~0.78
-    near u = 3 before rising (the engine agrees)."""
+    near u = 3 before rising (the engine agrees). Returns the Figure."""
     _, Figure = _matplotlib()
     d = fig3_data(sw)
     fig = Figure(figsize=(6.4, 4.8), layout="constrained")
@@ -652,25 +1002,25 @@ def draw_fig3(sw: Sweep, output: str, *, overwrite: bool = False) -> str:
             ms=3.5,
             mfc="none",
             color=f"C{i}",
-            label=f"engine, T = {t:g} vFk0",
+            label=f"engine, $T$ = {t:g} $v_F k_0$",
         )
     ax.plot(d["u_fine"], d["eq18"], "--", color="black", lw=1.3, label="Eq. 18")
-    ax.plot(d["u_fine"], d["small_u"], ":", color="tab:gray", lw=1.3, label="1 (T^4 law, Eq. 16)")
+    ax.plot(d["u_fine"], d["small_u"], ":", color="tab:gray", lw=1.3, label="1 ($T^4$ law, Eq. 16)")
     ax.plot(
         d["u_fine"],
         d["large_u"],
         ":",
         color="tab:red",
         lw=1.3,
-        label="(5/8)(u/pi)^4 ((eV)^4 law, Eq. 17)",
+        label=r"$(5/8)(u/\pi)^4$ ($(eV)^4$ law, Eq. 17)",
     )
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_ylim(0.5, 2.0 * float(np.max(d["eq18"])))
-    ax.set_xlabel("u = eV / 2T")
-    ax.set_ylabel("dG(T, V) / dG_L(T)")
+    ax.set_xlabel(AXIS_LABELS["u"])
+    ax.set_ylabel(LABELS["ratio"])
     ax.set_title(
-        f"Crossover of an isotropic impurity, J = {sw.J[0, 0]:g} (paper's Fig. 3)",
+        f"Crossover of an isotropic impurity, $J$ = {sw.J[0, 0]:g} (paper's Fig. 3)",
         fontsize="medium",
     )
     ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(0.0, 0.53))
@@ -681,12 +1031,15 @@ def draw_fig3(sw: Sweep, output: str, *, overwrite: bool = False) -> str:
         ins.plot(d["u"], d["sx_ratio"][i], marks[i % 5], ms=2.5, mfc="none", color=f"C{i}")
     ins.plot(d["u_fine"], d["eq19"], "--", color="black", lw=1.1)
     ins.set_xlim(0.0, float(d["u"].max()) * 1.03)
-    ins.set_xlabel("u = eV / 2T", fontsize="x-small", labelpad=1)
+    ins.set_xlabel(AXIS_LABELS["u"], fontsize="x-small", labelpad=1)
     ins.set_title(
-        "<Sx> / Sx^(0), Eq. 19 dashed;\nSx^(0) = -(u/3)(pi T)^2 (corrected)", fontsize="x-small"
+        r"$\langle S_x \rangle / S_x^{(0)}$, Eq. 19 dashed;"
+        "\n"
+        r"$S_x^{(0)} = -(u/3)(\pi T)^2$ (corrected)",
+        fontsize="x-small",
     )
     ins.tick_params(labelsize="x-small")
-    return _save(fig, output, overwrite)
+    return fig
 
 
 def _output_dir(outdir: Path) -> None:
@@ -770,17 +1123,6 @@ def make_figures(
 MAX_CURVES = 8
 
 
-def _pyplot():
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise JaxmiError(MISSING_MATPLOTLIB) from None
-    return plt
-
-
 def _groups(result):
     """How to draw the data: (x name, x values, group name, group values) where each group is
     drawn as one curve over x. Linear response -> G vs T; a few temperatures -> G vs V per T;
@@ -799,11 +1141,8 @@ def _groups(result):
 def fit_figure(
     result, path, *, title: str | None = None, points: int = 200, overwrite: bool = False
 ) -> None:
-    """Write a PNG (or any format matplotlib writes, by the extension of ``path``) of a fit.
-
-    Top panel: measured G (e^2/h) with one-sigma error bars (when ``G_err`` was given) and the
-    fitted model as lines; bottom panel: residuals, normalised ``(G - model) / G_err`` when
-    errors were given, else ``G - model`` in e^2/h.
+    """Write a PNG (or any format matplotlib writes, by the extension of ``path``) of a fit:
+    :func:`fit_result_figure`.
 
     Args:
         result: a :class:`jaxmi.fitting.FitResult`.
@@ -817,19 +1156,30 @@ def fit_figure(
         JaxmiError: matplotlib is not installed (with the install command).
         StoreError: ``path`` cannot or may not be written (checked before drawing).
     """
-    plt = _pyplot()
+    _matplotlib()
     outputs.check_output(path, outputs.PICTURE, overwrite=overwrite, option="--plot")
+    fig = fit_result_figure(result, title=title, points=points)
+    outputs.save_figure(fig, path, dpi=120, overwrite=overwrite, option="--plot")
+
+
+def fit_result_figure(result, *, title: str | None = None, points: int = 200):
+    """The Figure of a fit (:func:`fit_figure`).
+
+    Top panel: measured G (e^2/h) with one-sigma error bars (when ``G_err`` was given) and the
+    fitted model as lines; bottom panel: residuals, normalised ``(G - model) / G_err`` when
+    errors were given, else ``G - model`` in e^2/h.
+    """
+    matplotlib, Figure = _matplotlib()
     d = result.data
     xname, x, gname, g = _groups(result)
     units = {"T": "K", "V": "mV"}
-    fig, (ax, axr) = plt.subplots(
-        2, 1, figsize=(6.4, 6.0), sharex=True, gridspec_kw={"height_ratios": [3, 1]}
-    )
+    fig = Figure(figsize=(6.4, 6.0), layout="constrained")
+    ax, axr = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
     resid = d.G - result.G_fit
     if result.weighted:
         resid = resid / d.G_err
     levels = np.unique(g) if gname is not None else [None]
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    colors = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
     for i, level in enumerate(levels):
         sel = np.ones(len(x), bool) if level is None else g == level
         c = colors[i % len(colors)]
@@ -871,8 +1221,4 @@ def fit_figure(
         ]
         title = textwrap.fill(", ".join(parts) + f";  chi2_red = {result.chi2_reduced:.3g}", 80)
     ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    try:
-        outputs.save_figure(fig, path, dpi=120, overwrite=overwrite, option="--plot")
-    finally:
-        plt.close(fig)
+    return fig

@@ -7,6 +7,7 @@ fig3_data) are compared with Eq. 14 (exact) and Eqs. 18, 19 (asymptotic, O(T^4) 
 The pictures themselves are checked only for being non-trivial PNGs: they were looked at.
 """
 
+import re
 import subprocess
 import sys
 import textwrap
@@ -214,3 +215,139 @@ def test_help_imports_neither_jax_nor_matplotlib():
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+# --- what the pictures say (matplotlib objects of the figures, not pixels) ----------------------
+
+
+def _texts(fig):
+    """Titles, axis labels and the caption of a figure's main axes (the first)."""
+    ax = fig.axes[0]
+    return ax.get_title(), ax.get_ylabel(), fig.get_supxlabel()
+
+
+@pytest.mark.parametrize("q", ["Sx", "Sy", "Sz", "current", "dGdT", "ratio", "conductance"])
+def test_title_and_ylabel_follow_the_quantity(sweep_files, q):
+    # fig2's description says "dG/G0 vs T": it is the caption under the picture, and the title
+    # and the y label say what is drawn.
+    sw = plot.read_sweep(sweep_files["fig2"])
+    title, ylabel, caption = _texts(plot.sweep_figure(sw, quantity_name=q))
+    assert title == f"{plot.QUANTITY_NAMES[q]} vs $T$"
+    assert ylabel == plot.LABELS[q]
+    assert caption == "fig2.h5: " + sw.description
+    if q != "conductance":
+        assert "dG/G0" not in title and "G0" not in ylabel
+
+
+def _sweep(nT, nV, J=((0.25, 0.25, 0.25),), names=None, kind="isotropic"):
+    """A synthetic paper-model sweep file in memory (no engine): dG = -T^2 (1 + V) (1 + j)."""
+    J = np.asarray(J, float)
+    T = np.geomspace(0.02, 0.3, nT)
+    V = np.linspace(0.0, 0.5, nV)
+    G = -(T[None, :, None] ** 2) * (1 + V[None, None, :]) * (1 + np.arange(len(J)))[:, None, None]
+    return plot.Sweep(
+        "/x/tv.h5",
+        J,
+        names,
+        kind,
+        (len(J),),
+        T,
+        "V",
+        V,
+        np.broadcast_to(V, (nT, nV)),
+        {"conductance": G},
+        True,
+        "a synthetic sweep",
+    )
+
+
+def _colour_bars(fig):
+    """The colour bars of a figure (their axes carry a ``_colorbar``)."""
+    return [a._colorbar for a in fig.axes if hasattr(a, "_colorbar")]
+
+
+def test_many_lines_get_a_colour_bar_few_a_legend():
+    # 1 J, 8 T, 20 V against V: 8 lines > LEGEND_MAX_LINES, keyed by a colour bar of T labelled
+    # with T's long_name, ticks at the 8 temperatures; no legend.
+    fig = plot.lines_figure(_sweep(8, 20), x="V", q="conductance")
+    ax = fig.axes[0]
+    (cbar,) = _colour_bars(fig)
+    assert cbar.ax.get_ylabel() == plot.AXIS_LABELS["T"] == r"$T\ /\ v_F k_0$"
+    assert ax.get_legend() is None and len(ax.lines) == 8
+    np.testing.assert_allclose(cbar.get_ticks(), np.geomspace(0.02, 0.3, 8))
+    # The lines' colours run along the bar: the first and the last T at its two ends.
+    colours = [line.get_color() for line in ax.lines]
+    np.testing.assert_allclose(colours[0], cbar.cmap(0.0))
+    np.testing.assert_allclose(colours[-1], cbar.cmap(1.0))
+    # Against T: 12 of the 20 biases, and the label says so.
+    fig = plot.lines_figure(_sweep(8, 20), x="T", q="conductance")
+    (cbar,) = _colour_bars(fig)
+    assert cbar.ax.get_ylabel() == plot.AXIS_LABELS["V"] + "  (12 of 20 lines)"
+    # 3 T: a legend of 3 entries, no colour bar.
+    fig = plot.lines_figure(_sweep(3, 20), x="V", q="conductance")
+    assert not _colour_bars(fig)
+    texts = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert texts == ["$T$ = 0.02", "$T$ = 0.07746", "$T$ = 0.3"]
+
+
+def test_two_line_parameters_colour_and_line_style():
+    # 4 named couplings x 10 T against V: colour by T (colour bar), line style by coupling (a
+    # legend of the 4 styles).
+    cases = [(0.25, 0.25, 0.25), (0.25, 0, 0.35), (0.25, 0, 0.25), (0.25, 0, 0)]
+    sw = _sweep(10, 20, J=cases, names=["a", "b", "c", "d"], kind="cases")
+    fig = plot.lines_figure(sw, x="V", q="conductance")
+    (cbar,) = _colour_bars(fig)
+    assert cbar.ax.get_ylabel() == plot.AXIS_LABELS["T"]
+    (legend,) = fig.legends
+    assert [t.get_text().split(":")[0] for t in legend.get_texts()] == ["a", "b", "c", "d"]
+    assert [h.get_linestyle() for h in legend.legend_handles] == ["-", "--", ":", "-."]
+    assert len(fig.axes[0].lines) == 40
+
+
+def test_fig3_plot_tells_its_three_temperatures_apart(sweep_files):
+    # `jaxmi plot fig3.h5`: the ratio against u at T = 0.005, 0.01, 0.02. The labels were
+    # always distinct; the lines lie on top of each other (the ratio is a function of u alone up
+    # to O(T^4): 4e-4 relative at T = 0.02), so only the last drawn one showed. Now the legend
+    # says they coincide and each is drawn narrower than the one before, with its own markers.
+    fig = plot.sweep_figure(plot.read_sweep(sweep_files["fig3"]))
+    ax = fig.axes[0]
+    legend = ax.get_legend()
+    texts = [t.get_text() for t in legend.get_texts()]
+    assert texts == ["$T$ = 0.005", "$T$ = 0.01", "$T$ = 0.02"]
+    assert legend.get_title().get_text() == "the 3 lines coincide (to 0.0004 relative)"
+    widths = [line.get_linewidth() for line in ax.lines]
+    assert widths == sorted(widths, reverse=True) and len(set(widths)) == 3
+    assert len({line.get_marker() for line in ax.lines}) == 3
+    assert (ax.get_xscale(), ax.get_yscale()) == ("log", "log")
+
+
+def test_lines_that_differ_are_not_said_to_coincide():
+    fig = plot.lines_figure(_sweep(3, 20), x="V", q="conductance")
+    assert fig.axes[0].get_legend().get_title().get_text() == ""
+    assert {line.get_linewidth() for line in fig.axes[0].lines} == {1.5}
+
+
+def _ratio_sweep(eps):
+    """A synthetic sweep whose crossover ratio is 1 + eps V (4 T, 3 V)."""
+    sw = _sweep(4, 3)
+    G_L = plot.linear_conductance(sw.J, sw.T)[:, :, None]
+    data = {"conductance": G_L * (1 + eps * sw.third[None, None, :])}
+    return plot.Sweep(**{**vars(sw), "data": data})
+
+
+@pytest.mark.parametrize("eps", [4e-6, 1e-13])
+def test_ratio_axis_reads_without_an_offset(eps):
+    # The ratio against T at 3 biases is 1 + eps V: matplotlib wrote "1e-6 + 1" above the axis
+    # and ticks 0.5 ... 2.0 (eps 4e-6), or zoomed into rounding (eps 1e-13: "1e-12 + 1"). Now
+    # the ticks are the numbers themselves (1.0000005, ...), and flat lines are shown at
+    # 1 +- 1e-3.
+    fig = plot.lines_figure(_ratio_sweep(eps), x="T", q="ratio")
+    fig.draw_without_rendering()
+    ax = fig.axes[0]
+    assert ax.yaxis.get_offset_text().get_text() == ""
+    ticks = [t.get_text() for t in ax.get_yticklabels()]  # "$\\mathdefault{1.000001}$"
+    values = [float(re.sub(r"[^0-9.]", "", t)) for t in ticks if t]
+    assert values and all(0.998 < v < 1.002 for v in values), ticks
+    if eps < 1e-9:
+        assert ax.get_ylim() == pytest.approx((1 - 1e-3, 1 + 1e-3), abs=1e-9)
+        assert "coincide" in ax.get_legend().get_title().get_text()
