@@ -1,8 +1,8 @@
 """Figures: sweep files (``jaxmi plot``), the paper's Fig. 2 and Fig. 3 (``jaxmi figures``), fits.
 
-The module that draws with matplotlib (an optional extra: ``pip install "jaxmi[plot]"``); it
-is imported inside the functions that draw, and its absence is a one-line
-:class:`jaxmi.errors.JaxmiError` with the install command. Sweep pictures are drawn on
+The module that draws with matplotlib (a dependency of jaxmi); it is imported inside the
+functions that draw, so ``import jaxmi`` stays light, and a broken install without it is a
+one-line :class:`jaxmi.errors.JaxmiError` with the install command. Sweep pictures are drawn on
 ``matplotlib.figure.Figure`` objects (no pyplot state, no display needed). Every picture is
 written by :func:`jaxmi.outputs.save_figure`: stamped ``jaxmi <version>`` in its metadata, and
 never over a file jaxmi did not write unless ``overwrite=True``
