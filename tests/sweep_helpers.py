@@ -48,6 +48,29 @@ def write_spec(path: Path, text: str) -> Path:
     return path
 
 
+def cli_sweep(directory: Path, text: str, env, stem: str = "s") -> tuple[Path, Path]:
+    """Write ``text`` (dedented) to directory/STEM.toml and run ``jaxmi run`` on it into
+    directory/STEM.h5, quietly; returns (spec path, output path)."""
+    spec = write_spec(directory / f"{stem}.toml", text)
+    out = directory / f"{stem}.h5"
+    proc = run_cli(["run", spec, "-o", out, "-q"], env)
+    assert proc.returncode == 0, proc.stderr
+    return spec, out
+
+
+def partial_run(spec, out, chunks: int):
+    """Run ``spec`` (a path or a Spec) into ``out`` in this process and stop once ``chunks``
+    chunks are written (0: the file is only created); returns the run's Result."""
+    from jaxmi.sweep import run as run_mod  # noqa: PLC0415
+    from jaxmi.sweep import spec as spec_mod  # noqa: PLC0415
+
+    s = spec if isinstance(spec, spec_mod.Spec) else spec_mod.load(spec)
+    polled = []  # stop() is polled once before each chunk is taken and written
+    return run_mod.run_sweep(
+        s, output=str(out), stop=lambda: len(polled) >= chunks or polled.append(1)
+    )
+
+
 def make(tmp_path: Path, text: str, name: str = "s.toml"):
     """The Spec of a TOML text written to tmp_path/name (as given, not dedented)."""
     from jaxmi.sweep import spec  # noqa: PLC0415 (no JAX for the CLI-only helpers above)

@@ -11,13 +11,13 @@ import h5py
 import numpy as np
 import pytest
 import xarray as xr
-from sweep_helpers import cli_env, run_cli, write_spec  # noqa: F401
+from sweep_helpers import cli_env, cli_sweep, partial_run, write_spec  # noqa: F401
 
 import jaxmi
 from jaxmi.errors import SpecError, StoreError
 from jaxmi.sweep import grid, store
-from jaxmi.sweep import run as run_mod
 from jaxmi.sweep import spec as spec_mod
+from jaxmi.sweep.dataset import as_spec
 
 SPEC = {
     "description": "two couplings against T and V",
@@ -54,11 +54,7 @@ PROVENANCE = {
 
 @pytest.fixture(scope="module")
 def cli_file(tmp_path_factory, cli_env):  # noqa: F811
-    d = tmp_path_factory.mktemp("dataset")
-    spec = write_spec(d / "s.toml", TOML)
-    proc = run_cli(["run", spec, "-o", d / "cli.h5", "-q"], cli_env)
-    assert proc.returncode == 0, proc.stderr
-    return d / "cli.h5"
+    return cli_sweep(tmp_path_factory.mktemp("dataset"), TOML, cli_env, "cli")[1]
 
 
 @pytest.mark.slow
@@ -98,6 +94,15 @@ def test_bad_specs_are_one_line():
         jaxmi.run("[T\nvalues = 1", progress=False)
     with pytest.raises(SpecError, match="spec must be a path, a TOML text or a dict, got int"):
         jaxmi.run(3, progress=False)
+    with pytest.raises(SpecError, match=r"nosuch: .*no spec shipped with jaxmi has that name"):
+        jaxmi.run("nosuch", progress=False)
+
+
+def test_a_one_line_string_is_what_jaxmi_run_means():
+    # The CLI's rule (jaxmi.sweep.spec.resolve): a shipped spec by name, else a file.
+    s = as_spec("fig2")
+    assert s.path.endswith("fig2.toml") and s.shape == (4, 60, 1)
+    assert as_spec("fig2.toml").sha256 == s.sha256
 
 
 @pytest.mark.slow
@@ -106,8 +111,7 @@ def test_open_masks_exactly_the_unwritten_points(tmp_path, cli_file):
     # before its mark): NaN at every point of unmarked chunks, the computed values elsewhere.
     s = spec_mod.load(write_spec(tmp_path / "s.toml", TOML))
     out = tmp_path / "part.h5"
-    calls = []
-    run_mod.run_sweep(s, output=str(out), stop=lambda: len(calls) > 2 or calls.append(1))
+    partial_run(s, out, 3)
     layout = grid.plan(s.shape, s.chunk)
     with h5py.File(out, "r+") as f:
         done = f["sweep/chunks_done"][...].astype(bool)

@@ -18,7 +18,15 @@ import sys
 import h5py
 import numpy as np
 import pytest
-from sweep_helpers import cli_env, jaxmi_command, read, run_cli, write_spec  # noqa: F401
+from sweep_helpers import (  # noqa: F401
+    cli_env,
+    cli_sweep,
+    jaxmi_command,
+    partial_run,
+    read,
+    run_cli,
+    write_spec,
+)
 
 from jaxmi.sweep import budget, grid
 from jaxmi.sweep import spec as spec_mod
@@ -41,11 +49,8 @@ FAULT_SPEC = """
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory, cli_env):  # noqa: F811
     """An uninterrupted CLI run of FAULT_SPEC on a roomy disk: (spec path, arrays)."""
-    d = tmp_path_factory.mktemp("fault-reference")
-    spec = write_spec(d / "fault.toml", FAULT_SPEC)
-    proc = run_cli(["run", spec, "-o", d / "ref.h5", "-q"], cli_env)
-    assert proc.returncode == 0, proc.stderr
-    return spec, read(d / "ref.h5")
+    spec, out = cli_sweep(tmp_path_factory.mktemp("fault-reference"), FAULT_SPEC, cli_env, "ref")
+    return spec, read(out)
 
 
 # Sets the limit, then becomes the command (exec: no fork in the test process, where JAX runs).
@@ -81,9 +86,7 @@ def _one_error_line(proc: subprocess.CompletedProcess) -> str:
 
 def _skeleton_only(spec_path, out) -> None:
     """Create ``out`` as a run of the spec that stops before its first chunk."""
-    from jaxmi.sweep import run as run_mod
-
-    result = run_mod.run_sweep(spec_mod.load(spec_path), output=str(out), stop=lambda: True)
+    result = partial_run(spec_path, out, 0)
     assert result.points_done == 0 and result.interrupted
 
 
@@ -325,14 +328,10 @@ def test_unwritten_points_are_nan_for_every_reader(tmp_path, reference):
     # An interrupted sweep: h5py and xarray (netCDF semantics, _FillValue) show NaN exactly at
     # the points of chunks not written, the computed values elsewhere; no 0.0 placeholder.
     xr = pytest.importorskip("xarray")
-    from jaxmi.sweep import run as run_mod
 
     spec, ref = reference
-    calls = []
     out = tmp_path / "part.h5"
-    run_mod.run_sweep(
-        spec_mod.load(spec), output=str(out), stop=lambda: len(calls) > 5 or calls.append(1)
-    )
+    partial_run(spec, out, 6)
     layout = grid.plan(spec_mod.load(spec).shape, 4)
     with h5py.File(out, "r") as f:
         done = f["sweep/chunks_done"][...].astype(bool)

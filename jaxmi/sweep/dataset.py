@@ -33,10 +33,11 @@ def _xarray():
 
 
 def as_spec(spec) -> spec_mod.Spec:
-    """A validated Spec from a path (str or os.PathLike) to a TOML file, a TOML text, a dict of
-    the same schema (docs/sweeps.md) or a Spec.
+    """A validated Spec from a path (str or os.PathLike) to a TOML file, the name of a shipped
+    spec ("fig2"), a TOML text, a dict of the same schema (docs/sweeps.md) or a Spec.
 
-    A str is a path if it names an existing file or ends in ``.toml``, else TOML text.
+    A str of several lines is TOML text (a spec always has several: one key per line); a
+    one-line str means what ``jaxmi run SPEC`` means (:func:`jaxmi.sweep.spec.resolve`).
 
     Raises:
         SpecError: one line naming what is wrong (the key, for a dict as for a file).
@@ -54,7 +55,7 @@ def as_spec(spec) -> spec_mod.Spec:
     if isinstance(spec, os.PathLike):
         return spec_mod.load(spec)
     if isinstance(spec, str):
-        if os.path.isfile(spec) or spec.endswith(".toml"):
+        if "\n" not in spec.strip():
             return spec_mod.load(spec)
         return spec_mod.parse(spec, "<string>")
     raise SpecError(f"spec must be a path, a TOML text or a dict, got {type(spec).__name__}")
@@ -82,7 +83,8 @@ def run(
     """Run (or resume) a sweep and return it as an ``xarray.Dataset``.
 
     Args:
-        spec: a path to a TOML spec, a TOML text, or a dict of the same schema (docs/sweeps.md).
+        spec: a path to a TOML spec, a shipped spec's name ("fig2"), a TOML text, or a dict of
+            the same schema (docs/sweeps.md).
         output: the HDF5 file to write, resumable exactly as ``jaxmi run SPEC -o OUTPUT`` (the
             same file); None: in memory (a temporary file is written, read and removed).
         progress: True (a tqdm bar, a widget in a notebook), False, or a
@@ -148,7 +150,7 @@ def open(path: str | os.PathLike, *, unstack: bool = False):  # noqa: A001 (jaxm
         if isinstance(ds.attrs.get(name), bytes | np.bytes_):
             ds.attrs[name] = ds.attrs[name].decode(errors="replace")
     if not s["complete"]:
-        written = store.written_mask(path)
+        written = store.written_mask(path, s)
         for q in s["quantities"]:
             mask = written if ds[q].ndim == written.ndim else written[..., None]
             ds[q] = ds[q].where(np.broadcast_to(mask, ds[q].shape))

@@ -800,15 +800,16 @@ def _written(done: np.ndarray, shape: tuple[int, ...], block: tuple[int, ...]) -
     return mask
 
 
-def written_mask(path: str | os.PathLike) -> np.ndarray:
+def written_mask(path: str | os.PathLike, s: dict | None = None) -> np.ndarray:
     """Where a jaxmi sweep file holds computed values: a bool array of the grid's shape (without
-    the spin component), True at the points of the chunks marked done.
+    the spin component), True at the points of the chunks marked done. ``s``: the file's
+    :func:`summary`, if the caller has it already.
 
     Raises:
         StoreError: the file is missing, not a jaxmi sweep file, or damaged (one line).
     """
     path = os.fspath(path)
-    s = summary(path)
+    s = summary(path) if s is None else s
     with h5py.File(path, "r", locking=False) as f:
         return _written(f["sweep/chunks_done"][...], tuple(s["dims"].values()), s["chunk_shape"])
 
