@@ -148,12 +148,11 @@ def _run(args) -> int:
 
     # Refuse a sweep that cannot fit before JAX starts (run_sweep checks again, as cheaply).
     output = args.output if args.output is not None else spec.default_output()
-    n_devices = os.cpu_count() or 1
+    force = args.force or args.dry_run  # a dry run reports the estimate, fitting or not
+    est = budget.preflight(spec, args.chunk, output, n_devices=os.cpu_count() or 1, force=force)
     if args.dry_run:
-        est = budget.preflight(spec, args.chunk, output, n_devices=n_devices, force=True)
         print(f"{spec.path}: {est.describe()}, {budget.count(est.chunks)} chunks; output {output}")
         return 0
-    budget.preflight(spec, args.chunk, output, n_devices=n_devices, force=args.force)
     target = None
     if args.cluster is not None:
         from jaxmi.sweep import cluster
@@ -202,7 +201,7 @@ def _run(args) -> int:
                 force=args.force,
             )
     except WriteError as err:
-        raise WriteError(f"{err}: {shlex.join(['jaxmi', *sys.argv[1:]])}") from None
+        raise WriteError(f"{err}: {shlex.join(['jaxmi', *args.argv])}") from None
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -296,6 +295,7 @@ def _main(argv: list[str] | None) -> int:
 
     parser = _parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else map(str, argv))  # for resume hints
     import warnings
 
     # A warning is a message to the user: one line, without the library's source line.

@@ -265,6 +265,11 @@ def test_preflight_refuses_huge_grids_at_once(case, tmp_path, cli_env):  # noqa:
         text=True,
     )
     assert proc.returncode == 2 and "imported" not in proc.stderr, proc.stderr
+    # --dry-run prints the same estimate and stops (exit 0), refusal or not; nothing created.
+    dry = run_cli(["run", spec, "-o", tmp_path / "huge.h5", "--dry-run"], cli_env)
+    assert dry.returncode == 0 and dry.stderr == "", dry.stderr
+    assert dry.stdout.startswith(f"{spec}: {expected}") and "chunks; output " in dry.stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["huge.toml"]
 
 
 def test_preflight_refuses_a_file_larger_than_the_disk(tmp_path, cli_env):  # noqa: F811

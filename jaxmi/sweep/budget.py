@@ -53,6 +53,7 @@ class Estimate:
         coordinate_bytes: the part of memory_bytes held by the grid's coordinates.
         metadata_bytes: the part of file_bytes that is not computed values (coordinates,
             index, attributes): what HDF5 writes before the values are allocated.
+        layout: the chunk layout the estimate is for.
     """
 
     dims: dict
@@ -62,6 +63,7 @@ class Estimate:
     memory_bytes: int
     coordinate_bytes: int
     metadata_bytes: int
+    layout: Layout
 
     def describe(self) -> str:
         """'2.4e5 points (J x T x V = 8000 x 10 x 3), 9.9 MB on disk, 60 MB of memory'."""
@@ -150,6 +152,7 @@ def estimate(spec: Spec, layout: Layout, n_devices: int = 1) -> Estimate:
         memory_bytes=memory,
         coordinate_bytes=coords,
         metadata_bytes=metadata,
+        layout=layout,
     )
 
 

@@ -389,7 +389,7 @@ def run_sweep(
     check_precision()  # before any file exists: float32 would write NaN or noise
     # Pre-flight, before the grid's coordinates are built or a file is created (jaxmi.sweep.budget).
     est = budget.preflight(spec, chunk, path, n_devices=_n_devices(backend), force=force)
-    layout = grid.plan_grid(spec, chunk if chunk is not None else spec.chunk)
+    layout = est.layout
     g = grid.build(spec)
     config = chunks.config_for(spec)
     warn_outside_domain(g, config)
