@@ -11,22 +11,21 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from jaxmi.domain import (  # noqa: F401  (the limits, defined once; re-exported)
+    DEFAULT_ORDER,
+    FAMILY_MU0_MAX,
+    FAMILY_T_MAX,
+    T_MAX,
+    U_MAX,
+    V_MAX,
+)
+from jaxmi.domain import family_t_max as _family_t_max
 from jaxmi.errors import ConfigError
-
-#: Validated domain of the default quadrature (see docs/accuracy.md).
-T_MAX = 1.0
-V_MAX = 2.0
-U_MAX = 2000.0
-#: Validated domain of the general path (jaxmi.family) at the default panels, for the built-in
-#: textures with |theta'| no faster than the paper's over the window.
-FAMILY_T_MAX = 0.3
-FAMILY_MU0_MAX = 1.0
 
 
 def family_t_max(config: Config) -> float:
-    """Largest T validated for the general path at the config's tail panels (docs/accuracy.md):
-    0.3 with the default 32, 0.5 from 48 on."""
-    return 0.5 if config.family_tail_panels >= 48 else FAMILY_T_MAX
+    """Largest T validated for the general path at the config's tail panels (jaxmi.domain)."""
+    return _family_t_max(config.family_tail_panels)
 
 
 def outside_domain(T, V, *, t_max: float, mu0=None):
@@ -77,7 +76,7 @@ class Config:
             :func:`jaxmi.stationary.reached_state_solve`).
     """
 
-    order: int = 16
+    order: int = DEFAULT_ORDER
     window_panels: int = 6
     tail_panels: int = 6
     tail_cutoff: float = 40.0

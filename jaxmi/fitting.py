@@ -56,6 +56,7 @@ from jaxmi import config as _config
 from jaxmi import family as _family  # noqa: F401  (loaded before the first trace)
 from jaxmi import outputs, units
 from jaxmi.config import Config
+from jaxmi.domain import TEXTURES
 from jaxmi.errors import FitError, FitWarning, JaxmiError, StoreError
 from jaxmi.model import Model, Polynomial, PowerLaw
 
@@ -70,7 +71,6 @@ _ISOTROPIC = ("J", "E0_meV", "n", "offset")
 #: ``texture_c0, texture_c1, ...`` for a polynomial; see :func:`family_parameters`).
 MU0 = "mu0_meV"
 POWER_LAW_PARAMETERS = ("texture_scale", "texture_exponent")
-TEXTURES = ("power_law", "polynomial")
 
 #: Default bounds. The conductance is even in each coupling component separately (observed for
 #: random J, T, V to the last bit, for every spin S, gate and texture; tests/test_fit.py and

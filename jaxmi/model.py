@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
+from jaxmi.domain import EXCHANGES
 from jaxmi.errors import DomainError
 from jaxmi.impurity import is_spin
 
@@ -111,10 +112,6 @@ def _num(x):
 _static_and_leaves(PowerLaw, (), ("scale", "exponent"))
 _static_and_leaves(Polynomial, (), ("coefficients",))
 _static_and_leaves(CustomTexture, ("function", "name"), ("params",))
-
-#: Exchange forms: J of shape (..., 3) = diag(Jx, Jy, Jz), or (..., 3, 3) = J[i, j] with
-#: H_int = sum_ij J_ij S^i sigma^j (i: impurity, j: electron spin).
-EXCHANGES = ("diagonal", "tensor")
 
 
 @dataclasses.dataclass(frozen=True)

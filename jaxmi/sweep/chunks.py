@@ -27,12 +27,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxmi import family, observables
-from jaxmi.config import FAMILY_T_MAX, Config
+from jaxmi.config import Config
+from jaxmi.domain import FAMILY_FINE_TAIL_PANELS, FAMILY_T_MAX
 from jaxmi.sweep.grid import FAMILY_PAIRS, Grid, Layout, plan, plan_grid  # noqa: F401
 from jaxmi.sweep.spec import Spec
-
-#: Tail panels of the general path above T = FAMILY_T_MAX (validated to T = 0.5; jaxmi.config).
-FAMILY_TAIL_PANELS_HOT = 48
 
 
 def config_for(spec: Spec) -> Config:
@@ -40,7 +38,7 @@ def config_for(spec: Spec) -> Config:
     when T goes above 0.3 (validated to T = 0.5, docs/accuracy.md)."""
     if spec.paper_path or max(spec.T.ends) <= FAMILY_T_MAX:
         return Config(order=spec.order)
-    return Config(order=spec.order, family_tail_panels=FAMILY_TAIL_PANELS_HOT)
+    return Config(order=spec.order, family_tail_panels=FAMILY_FINE_TAIL_PANELS)
 
 
 def _indices(layout: Layout, i: int) -> list:

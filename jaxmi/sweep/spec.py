@@ -24,12 +24,20 @@ import tomllib
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
+from jaxmi.domain import (
+    DEFAULT_ORDER,
+    EXCHANGES,
+    FAMILY_MU0_MAX,
+    FAMILY_T_MAX_FINE,
+    MAX_SPIN,
+    TEXTURES,
+    V_MAX,
+)
 from jaxmi.errors import SpecError
 
 QUANTITIES = ("conductance", "current", "spin")
 SPACINGS = ("linear", "log")
 J_KINDS = ("cases", "isotropic", "product", "sphere")
-DEFAULT_ORDER = 16  # jaxmi.Config().order; kept here so that parsing a spec does not import JAX
 DEFAULT_CHUNK = 65536
 MAX_ORDER = 1024
 
@@ -39,18 +47,10 @@ _NUMERICS_KEYS = ("order", "precision", "chunk")
 _SPHERE_KEYS = ("n_theta", "n_phi", "magnitudes")
 _CASE_KEYS = ("name", "J")
 _MODEL_KEYS = ("spin", "exchange", "mu0", "texture")
-EXCHANGES = ("diagonal", "tensor")  # jaxmi.model.EXCHANGES (kept here: no JAX when parsing)
-TEXTURES = ("power_law", "polynomial")
 _TEXTURE_KEYS = {"power_law": ("kind", "scale", "exponent"), "polynomial": ("kind", "coefficients")}
 #: Model parameters that may be sweep axes, in the order of their dimensions in the output
 #: (after J, before T): the Fermi level, then the power-law texture's scale and exponent.
 MODEL_AXES = ("mu0", "scale", "exponent")
-#: Validated domain of the general path (jaxmi.config.FAMILY_MU0_MAX, family_t_max with
-#: family_tail_panels = 48, V_MAX); a sweep of a non-paper model must stay inside it.
-FAMILY_MU0_MAX = 1.0
-FAMILY_T_MAX = 0.5
-FAMILY_V_MAX = 2.0
-MAX_SPIN = 10.0
 MAX_COEFFICIENTS = 16
 
 
@@ -588,24 +588,24 @@ def _check_family_domain(ctx: _Ctx, t_axis: Axis, third_name: str, third: Axis) 
     Config(family_tail_panels=48) above T = 0.3), |V| <= 2."""
     why = "with a [model] other than the paper's (the validated domain of the general path)"
     for i, t in enumerate(t_axis.ends):
-        if t > FAMILY_T_MAX:
+        if t > FAMILY_T_MAX_FINE:
             raise ctx.fail(
-                _where(t_axis, i, "[T]"), f"must be <= {FAMILY_T_MAX:g} {why}, got {_show(t)}"
+                _where(t_axis, i, "[T]"), f"must be <= {FAMILY_T_MAX_FINE:g} {why}, got {_show(t)}"
             )
     if third_name == "V":
         for i, v in enumerate(third.ends):
-            if abs(v) > FAMILY_V_MAX:
+            if abs(v) > V_MAX:
                 raise ctx.fail(
                     _where(third, i, "[V]"),
-                    f"must be in [-{FAMILY_V_MAX:g}, {FAMILY_V_MAX:g}] {why}, got {_show(v)}",
+                    f"must be in [-{V_MAX:g}, {V_MAX:g}] {why}, got {_show(v)}",
                 )
     else:
         v_max = 2.0 * max(abs(u) for u in third.ends) * max(t_axis.ends)
-        if v_max > FAMILY_V_MAX:
+        if v_max > V_MAX:
             raise ctx.fail(
                 "[u]",
                 f"gives biases |V| = 2|u|T up to {v_max:g} with [T] up to {max(t_axis.ends):g}; "
-                f"|V| must be <= {FAMILY_V_MAX:g} {why}",
+                f"|V| must be <= {V_MAX:g} {why}",
             )
 
 
