@@ -1047,10 +1047,13 @@ def fig3_figure(sw: Sweep):
     fig = Figure(figsize=(6.4, 4.8), layout="constrained")
     ax = fig.add_subplot()
     marks = ["o", "s", "^", "v", "D"]
+    # The temperatures collapse onto one curve (Eq. 18): each one's markers at its own u, every
+    # n-th from the i-th, so none hides under another's (they were all at the same u).
+    n = len(d["T"])
     for i, t in enumerate(d["T"]):
         ax.plot(
-            d["u"][::2],
-            d["ratio"][i, ::2],
+            d["u"][i::n],
+            d["ratio"][i, i::n],
             marks[i % 5],
             ms=3.5,
             mfc="none",
@@ -1079,9 +1082,11 @@ def fig3_figure(sw: Sweep):
     ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(0.0, 0.53))
     ax.grid(alpha=0.3, which="both", lw=0.4)
     # Inset as in the paper: linear u axis.
-    ins = ax.inset_axes([0.1, 0.6, 0.34, 0.32])
+    ins = ax.inset_axes([0.1, 0.6, 0.34, 0.27])  # its two-line title clear of the frame
     for i in range(len(d["T"])):
-        ins.plot(d["u"], d["sx_ratio"][i], marks[i % 5], ms=2.5, mfc="none", color=f"C{i}")
+        ins.plot(
+            d["u"][i::n], d["sx_ratio"][i, i::n], marks[i % 5], ms=2.5, mfc="none", color=f"C{i}"
+        )
     ins.plot(d["u_fine"], d["eq19"], "--", color="black", lw=1.1)
     ins.set_xlim(0.0, float(d["u"].max()) * 1.03)
     ins.set_xlabel(AXIS_LABELS["u"], fontsize="x-small", labelpad=1)
@@ -1336,7 +1341,7 @@ def fit_title(result) -> str:
     (``$\\chi^2_{\\mathrm{red}} = 0.39$``; without ``G_err`` the residual variance in
     (e^2/h)^2, which is no goodness of fit) and the dof; "NOT converged" when it did not."""
     if result.weighted:
-        fit = rf"$\chi^2_{{\mathrm{{red}}}} = {result.chi2_reduced:.3g}$"
+        fit = rf"$\chi^2_{{\mathrm{{red}}}} = {result.chi2_reduced:#.3g}$"
     else:
         fit = f"residual variance {result.chi2_reduced:.3g} $(e^2/h)^2$ (unweighted)"
     title = f"Fit of {result.n_points} points: {fit}, {result.dof} dof"

@@ -447,7 +447,7 @@ def test_fit_title_is_one_line_and_captions_wrap_inside_the_figure():
     result = _fit_result(np.linspace(2, 30, 8), np.zeros(8))
     fig = plot.fit_result_figure(result)
     title = fig._suptitle
-    assert title.get_text() == r"Fit of 8 points: $\chi^2_{\mathrm{red}} = 0.39$, 6 dof"
+    assert title.get_text() == r"Fit of 8 points: $\chi^2_{\mathrm{red}} = 0.390$, 6 dof"
     caption = fig.get_supxlabel()
     assert caption == r"$J_x$ = 0.3 ± 0.01, $J_z$ = 0.6 ± 0.01; fixed $E_0$ = 10 meV"
     _inside(fig, title, fig._supxlabel)
@@ -517,3 +517,24 @@ def test_xarray_labels_of_every_variable_fit_the_figure():
     ax = fig.add_subplot()
     labelled(longest).plot(ax=ax)
     _inside(fig, ax.xaxis.label, ax.yaxis.label)
+
+
+@pytest.mark.slow
+def test_fig3_shows_each_temperature(sweep_files):
+    # Fig. 3's three temperatures lie on one curve (Eq. 18): their markers were all at the same
+    # u (every second point), so the T = 0.005 circles hid inside the T = 0.01 squares. Now
+    # each temperature has every third u, starting at its own: disjoint, together the grid.
+    # The inset's two-line title stays inside the main panel (it overlapped its top frame).
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    sw = plot.read_sweep(sweep_files["fig3"])
+    fig = plot.fig3_figure(sw)
+    ax = fig.axes[0]
+    us = [set(line.get_xdata()) for line in ax.lines[:3]]
+    assert all(not (a & b) for a, b in [(us[0], us[1]), (us[0], us[2]), (us[1], us[2])])
+    assert set.union(*us) == set(sw.third)
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    (inset,) = ax.child_axes
+    title = inset.title.get_window_extent(canvas.get_renderer())
+    assert title.y1 < ax.bbox.y1
