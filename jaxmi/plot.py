@@ -14,7 +14,8 @@ never over a file jaxmi did not write unless ``overwrite=True``
   closed forms); :func:`draw_fig2`, :func:`draw_fig3` draw them; :func:`make_figures` runs
   the shipped specs fig2 and fig3 (jaxmi/sweeps/) and writes both PNGs.
 * :func:`fit_figure` draws a :class:`jaxmi.fitting.FitResult`: the data with error bars, the fitted
-  model as curves, and the residuals underneath.
+  model as curves, and the residuals underneath; chi^2_red in the title, the fitted parameters
+  in the caption.
 
 Units on every sweep axis (the README's Units table): T and eV in vF*k0, u = eV/2T,
 conductance dG in G0 = e^2/h, current in e vF k0 / h, spin as <S_j> = Tr(S_j rho).
@@ -27,7 +28,6 @@ import itertools
 import math
 import os
 import tempfile
-import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
@@ -288,8 +288,61 @@ def _caption(fig, sw: Sweep) -> None:
     """The file and its spec's description, small under the picture (the description says what
     the sweep was for, not what this picture draws: not the title)."""
     name = os.path.basename(sw.path)
-    text = f"{name}: {sw.description}" if sw.description else name
-    fig.supxlabel(_plain(text), fontsize="small", color="0.35")
+    text = _plain(f"{name}: {sw.description}" if sw.description else name)
+    text = _wrap(fig, text, "small", _TEXT_WIDTH * fig.bbox.width)
+    fig.supxlabel(text, fontsize="small", color="0.35")
+
+
+#: The fraction of a figure's width a caption or a title may take (constrained layout pads
+#: each side by 3/72 inch, 1.3% of a 6.4-inch figure).
+_TEXT_WIDTH = 0.95
+
+
+def _text_width(fig, text: str, fontsize) -> float:
+    """The width in pixels of ``text`` (mathtext allowed) at ``fontsize`` on ``fig``, as its
+    renderer draws it."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = fig.canvas if hasattr(fig.canvas, "get_renderer") else FigureCanvasAgg(fig)
+    t = fig.text(0, 0, text, fontsize=fontsize)
+    try:
+        return t.get_window_extent(canvas.get_renderer()).width
+    finally:
+        t.remove()
+
+
+def _words(text: str, sep: str) -> list[str]:
+    """``text`` split at ``sep`` outside mathtext (between unescaped dollars)."""
+    pieces, start, math_mode, i = [], 0, False, 0
+    while i < len(text):
+        if text[i] == "\\":
+            i += 2
+            continue
+        if text[i] == "$":
+            math_mode = not math_mode
+        elif not math_mode and text.startswith(sep, i):
+            pieces.append(text[start:i])
+            start = i + len(sep)
+            i = start
+            continue
+        i += 1
+    return [*pieces, text[start:]]
+
+
+def _wrap(fig, text: str, fontsize, width: float, sep: str = " ") -> str:
+    """``text`` broken into lines of at most ``width`` pixels (measured, mathtext as drawn) at
+    ``sep`` outside mathtext, the separator kept at the end of each line but the last (a piece
+    wider than ``width`` stays whole, on its own line)."""
+    pieces = _words(text, sep)
+    lines = [pieces[0]]
+    for piece in pieces[1:]:
+        joined = lines[-1] + sep + piece
+        if _text_width(fig, joined, fontsize) <= width:
+            lines[-1] = joined
+        else:
+            lines[-1] += sep.rstrip()
+            lines.append(piece)
+    return "\n".join(lines)
 
 
 _MAX_LINES = 12
@@ -994,10 +1047,13 @@ def fig3_figure(sw: Sweep):
     fig = Figure(figsize=(6.4, 4.8), layout="constrained")
     ax = fig.add_subplot()
     marks = ["o", "s", "^", "v", "D"]
+    # The temperatures collapse onto one curve (Eq. 18): each one's markers at its own u, every
+    # n-th from the i-th, so none hides under another's (they were all at the same u).
+    n = len(d["T"])
     for i, t in enumerate(d["T"]):
         ax.plot(
-            d["u"][::2],
-            d["ratio"][i, ::2],
+            d["u"][i::n],
+            d["ratio"][i, i::n],
             marks[i % 5],
             ms=3.5,
             mfc="none",
@@ -1026,9 +1082,11 @@ def fig3_figure(sw: Sweep):
     ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(0.0, 0.53))
     ax.grid(alpha=0.3, which="both", lw=0.4)
     # Inset as in the paper: linear u axis.
-    ins = ax.inset_axes([0.1, 0.6, 0.34, 0.32])
+    ins = ax.inset_axes([0.1, 0.6, 0.34, 0.27])  # its two-line title clear of the frame
     for i in range(len(d["T"])):
-        ins.plot(d["u"], d["sx_ratio"][i], marks[i % 5], ms=2.5, mfc="none", color=f"C{i}")
+        ins.plot(
+            d["u"][i::n], d["sx_ratio"][i, i::n], marks[i % 5], ms=2.5, mfc="none", color=f"C{i}"
+        )
     ins.plot(d["u_fine"], d["eq19"], "--", color="black", lw=1.1)
     ins.set_xlim(0.0, float(d["u"].max()) * 1.03)
     ins.set_xlabel(AXIS_LABELS["u"], fontsize="x-small", labelpad=1)
@@ -1147,7 +1205,8 @@ def fit_figure(
     Args:
         result: a :class:`jaxmi.fitting.FitResult`.
         path: output file.
-        title: figure title (default: the fitted parameters).
+        title: figure title, wrapped at its words to the figure's width (default: one line,
+            the points and chi^2_red: :func:`fit_title`).
         points: points per model curve.
         overwrite: replace an existing ``path`` that jaxmi did not write (by default only a
             picture carrying jaxmi's stamp is replaced).
@@ -1166,10 +1225,15 @@ def fit_result_figure(result, *, title: str | None = None, points: int = 200):
     """The Figure of a fit (:func:`fit_figure`).
 
     Top panel: measured G (e^2/h) with one-sigma error bars (when ``G_err`` was given) and the
-    fitted model as lines; bottom panel: residuals, normalised ``(G - model) / G_err`` when
-    errors were given, else ``G - model`` in e^2/h.
+    fitted model as lines in the colour of their data, each legend entry showing that colour;
+    bottom panel: residuals, normalised ``(G - model) / G_err`` when errors were given, else
+    ``G - model`` in e^2/h. The title is one line (:func:`fit_title`: chi^2_red and the dof;
+    a ``title`` given wraps at its words to the figure's width); the fitted parameters are the
+    caption under the picture (:func:`fit_caption`), wrapped between parameters.
     """
     matplotlib, Figure = _matplotlib()
+    from matplotlib.lines import Line2D
+
     d = result.data
     xname, x, gname, g = _groups(result)
     units = {"T": "K", "V": "mV"}
@@ -1180,13 +1244,11 @@ def fit_result_figure(result, *, title: str | None = None, points: int = 200):
         resid = resid / d.G_err
     levels = np.unique(g) if gname is not None else [None]
     colors = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
+    handles, labels = [], []
     for i, level in enumerate(levels):
         sel = np.ones(len(x), bool) if level is None else g == level
         c = colors[i % len(colors)]
-        label = "data"
-        if level is not None and len(levels) > 1:
-            label = f"{gname} = {level:g} {units[gname]}"
-        ax.errorbar(
+        bars = ax.errorbar(
             x[sel],
             d.G[sel],
             yerr=None if d.G_err is None else d.G_err[sel],
@@ -1194,31 +1256,101 @@ def fit_result_figure(result, *, title: str | None = None, points: int = 200):
             ms=4,
             color=c,
             capsize=2,
-            label=label,
         )
         axr.plot(x[sel], resid[sel], "o", ms=4, color=c)
-        if level is not None or gname is None:
-            xs = np.linspace(x[sel].min(), x[sel].max(), points)
-            if xs[0] == xs[-1]:
-                continue
+        if gname is None:  # scattered (T, V): no single curve; mark the model at the data
+            ax.plot(x, result.G_fit, "x", color="k")
+            handles += [bars, Line2D([], [], ls="none", marker="x", color="k")]
+            labels += ["data", "model at the data"]
+            continue
+        xs = np.linspace(x[sel].min(), x[sel].max(), points)
+        curve = None
+        if xs[0] != xs[-1]:
             T = xs if xname == "T" else np.full(points, level)
-            V = xs if xname == "V" else np.full(points, 0.0 if level is None else level)
-            if gname is None:  # scattered (T, V): no single curve; mark the model at the data
-                ax.plot(x, result.G_fit, "x", color="k", label="model at the data")
-                continue
-            ax.plot(xs, result.model(T, V), "-", color=c, lw=1.2)
-    ax.plot([], [], "-", color="k", lw=1.2, label="fit")
-    ax.set_ylabel("G  [e$^2$/h]")
-    ax.legend(fontsize=8)
+            V = xs if xname == "V" else np.full(points, level)
+            (curve,) = ax.plot(xs, result.model(T, V), "-", color=c, lw=1.2)
+        if len(levels) == 1:
+            handles.append(bars)
+            labels.append("data")
+            if curve is not None:
+                handles.append(curve)
+                labels.append("fit")
+        else:  # one entry per group: its points and its curve, in its colour
+            handles.append(Line2D([], [], color=c, lw=1.2 if curve else 0, marker="o", ms=4))
+            labels.append(f"{_symbol_of(gname)} = {level:g} {units[gname]}")
+    ax.legend(
+        handles,
+        labels,
+        fontsize=8,
+        title="data (points), fit (lines)" if len(levels) > 1 else None,
+        title_fontsize=8,
+    )
+    ax.set_ylabel(r"$G\ /\ (e^2/h)$")
     axr.axhline(0.0, color="k", lw=0.8)
-    axr.set_ylabel("(G - fit) / G_err" if result.weighted else "G - fit  [e$^2$/h]")
-    axr.set_xlabel(f"{xname}  [{units[xname]}]")
-    if title is None:
-        parts = [
-            f"{k} = {v:.4g}" + (f" ± {result.stderr[k]:.2g}" if k in result.stderr else "")
-            for k, v in result.params.items()
-            if k in result.free or k == "E0_meV"
-        ]
-        title = textwrap.fill(", ".join(parts) + f";  chi2_red = {result.chi2_reduced:.3g}", 80)
-    ax.set_title(title, fontsize=9)
+    axr.set_ylabel(
+        r"$(G - G_\mathrm{fit})\ /\ G_\mathrm{err}$"
+        if result.weighted
+        else r"$(G - G_\mathrm{fit})\ /\ (e^2/h)$"
+    )
+    axr.set_xlabel(f"{_symbol_of(xname)} / {units[xname]}")
+    width = _TEXT_WIDTH * fig.bbox.width
+    # Centred on the figure (an axes title is centred on the axes, off the figure's middle).
+    fig.suptitle(fit_title(result) if title is None else _wrap(fig, title, 9, width), fontsize=9)
+    caption = fit_caption(result)
+    if caption:
+        text = _wrap(fig, caption, "small", width, sep=", ")
+        fig.supxlabel(text, fontsize="small", color="0.35")
     return fig
+
+
+def _symbol_of(column: str) -> str:
+    """A data column (T, V) in mathtext."""
+    return f"${column}$"
+
+
+#: How a fit parameter is written in a figure: its symbol (mathtext) and the unit after it.
+FIT_SYMBOLS = {
+    "Jx": ("$J_x$", ""),
+    "Jy": ("$J_y$", ""),
+    "Jz": ("$J_z$", ""),
+    "J": ("$J$", ""),
+    "E0_meV": ("$E_0$", " meV"),
+    "n": ("$n$", ""),
+    "offset": ("offset", r" $e^2/h$"),
+    "mu0_meV": (r"$\mu_0$", " meV"),
+    "texture_scale": ("texture scale", r" $E_0$"),
+    "texture_exponent": ("texture exponent", ""),
+}
+
+
+def _fit_parameter(result, name: str) -> str:
+    """``$J_x$ = 0.3018 ± 0.0015`` (free, with its standard error) or ``$E_0$ = 10 meV``."""
+    if name in FIT_SYMBOLS:
+        symbol, unit = FIT_SYMBOLS[name]
+    elif name.startswith("texture_c") and name[9:].isdigit():
+        symbol, unit = f"$c_{{{name[9:]}}}$", " rad"
+    else:
+        symbol, unit = _plain(name), ""
+    err = result.stderr.get(name)
+    value = f"{result.params[name]:.4g}" + ("" if err is None else f" ± {err:.2g}")
+    return f"{symbol} = {value}{unit}"
+
+
+def fit_title(result) -> str:
+    """The one-line title of a fit figure: the points, the goodness of fit in mathtext
+    (``$\\chi^2_{\\mathrm{red}} = 0.39$``; without ``G_err`` the residual variance in
+    (e^2/h)^2, which is no goodness of fit) and the dof; "NOT converged" when it did not."""
+    if result.weighted:
+        fit = rf"$\chi^2_{{\mathrm{{red}}}} = {result.chi2_reduced:#.3g}$"
+    else:
+        fit = f"residual variance {result.chi2_reduced:.3g} $(e^2/h)^2$ (unweighted)"
+    title = f"Fit of {result.n_points} points: {fit}, {result.dof} dof"
+    return title if result.converged else title + ", NOT converged"
+
+
+def fit_caption(result) -> str:
+    """The fitted parameters with their standard errors, then E0 when it was held fixed."""
+    text = ", ".join(_fit_parameter(result, k) for k in result.free)
+    if "E0_meV" not in result.free and "E0_meV" in result.params:
+        text += f"; fixed {_fit_parameter(result, 'E0_meV')}"
+    return text

@@ -351,3 +351,190 @@ def test_ratio_axis_reads_without_an_offset(eps):
     if eps < 1e-9:
         assert ax.get_ylim() == pytest.approx((1 - 1e-3, 1 + 1e-3), abs=1e-9)
         assert "coincide" in ax.get_legend().get_title().get_text()
+
+
+# --- the fit figure: legend swatches, a one-line title, captions inside the figure -------------
+
+
+def _fit_result(T, V, G_err=0.001, free=("Jx", "Jz"), chi2_reduced=0.39, **params):
+    """A jaxmi.fitting.FitResult of synthetic data G = 1 - 1e-4 T (1 + V) whose model is that
+    line (no engine): for drawing only."""
+    from jaxmi import fitting
+
+    T, V = np.asarray(T, float), np.asarray(V, float)
+
+    class Result(fitting.FitResult):
+        def model(self, T_K, V_mV=0.0):
+            return 1 - 1e-4 * np.asarray(T_K) * (1 + np.asarray(V_mV))
+
+    G = 1 - 1e-4 * T * (1 + V)
+    err = None if G_err is None else np.full(len(T), G_err)
+    values = {"Jx": 0.3, "Jy": 0.0, "Jz": 0.6, "E0_meV": 10.0, "n": 1.0, "offset": 0.0, **params}
+    return Result(
+        params=values,
+        free=tuple(free),
+        stderr={k: 0.01 for k in free},
+        correlation={},
+        chi2=chi2_reduced * (len(T) - len(free)),
+        dof=len(T) - len(free),
+        chi2_reduced=chi2_reduced,
+        converged=True,
+        n_points=len(T),
+        n_steps=5,
+        starts=1,
+        starts_converged=1,
+        weighted=G_err is not None,
+        notes=(),
+        data=fitting.Data(T, V, G + 2e-4 * np.sin(np.arange(len(T))), err),
+        G_fit=G,
+    )
+
+
+def _inside(fig, *texts):
+    """Draw ``fig`` (Agg) and assert each Text artist lies inside the figure."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    for text in texts:
+        bb = text.get_window_extent(renderer)
+        assert fig.bbox.x0 <= bb.x0 and bb.x1 <= fig.bbox.x1, (text.get_text(), bb, fig.bbox)
+        assert fig.bbox.y0 <= bb.y0 and bb.y1 <= fig.bbox.y1, (text.get_text(), bb, fig.bbox)
+
+
+def _curves(ax):
+    """The model curves of a fit figure's panel (solid lines; the data are markers)."""
+    return [line for line in ax.lines if line.get_linestyle() == "-"]
+
+
+def test_fit_legend_swatches_have_the_curves_colours():
+    from matplotlib.colors import to_rgba
+
+    # Linear response (one curve): "data" and "fit" in the curve's colour (the "fit" swatch was
+    # a black line beside a blue curve).
+    fig = plot.fit_result_figure(_fit_result(np.linspace(2, 30, 8), np.zeros(8)))
+    ax = fig.axes[0]
+    (curve,) = _curves(ax)
+    legend = ax.get_legend()
+    assert [t.get_text() for t in legend.get_texts()] == ["data", "fit"]
+    bars, fit = legend.legend_handles
+    assert to_rgba(fit.get_color()) == to_rgba(curve.get_color()) != to_rgba("k")
+    np.testing.assert_array_equal(bars.get_color(), [to_rgba(curve.get_color())])  # error bars
+    # Three temperatures (three curves against V): one entry per temperature, its swatch a
+    # marker on a line in that curve's colour.
+    T, V = np.repeat([4.0, 10.0, 20.0], 5), np.tile(np.linspace(0, 20, 5), 3)
+    fig = plot.fit_result_figure(_fit_result(T, V))
+    ax = fig.axes[0]
+    legend = ax.get_legend()
+    assert [t.get_text() for t in legend.get_texts()] == [f"$T$ = {t:g} K" for t in (4, 10, 20)]
+    assert legend.get_title().get_text() == "data (points), fit (lines)"
+    curves = [to_rgba(line.get_color()) for line in _curves(ax)]
+    assert len(set(curves)) == 3
+    assert [to_rgba(h.get_color()) for h in legend.legend_handles] == curves
+    assert {h.get_marker() for h in legend.legend_handles} == {"o"}
+    # Scattered (T, V): no curves, so no "fit" entry; the model at the data is black crosses.
+    fig = plot.fit_result_figure(_fit_result(np.arange(1.0, 13.0), np.arange(12.0)))
+    legend = fig.axes[0].get_legend()
+    assert [t.get_text() for t in legend.get_texts()] == ["data", "model at the data"]
+    assert to_rgba(legend.legend_handles[1].get_color()) == to_rgba("k")
+
+
+@pytest.mark.slow
+def test_fit_title_is_one_line_and_captions_wrap_inside_the_figure():
+    # The title was textwrap.fill(..., 80): "chi2_red =" / "0.39" on two lines. Now one line
+    # with chi^2_red in mathtext, centred on the figure; the parameters are the caption.
+    result = _fit_result(np.linspace(2, 30, 8), np.zeros(8))
+    fig = plot.fit_result_figure(result)
+    title = fig._suptitle
+    assert title.get_text() == r"Fit of 8 points: $\chi^2_{\mathrm{red}} = 0.390$, 6 dof"
+    caption = fig.get_supxlabel()
+    assert caption == r"$J_x$ = 0.3 ± 0.01, $J_z$ = 0.6 ± 0.01; fixed $E_0$ = 10 meV"
+    _inside(fig, title, fig._supxlabel)
+    # Seven free parameters without G_err: the caption wraps between parameters, each line in
+    # the figure; the title says what the number is.
+    free = ("Jx", "Jz", "E0_meV", "n", "offset", "mu0_meV", "texture_exponent")
+    many = _fit_result(
+        np.linspace(2, 30, 12), np.zeros(12), None, free, 1.3e-6, mu0_meV=1.5, texture_exponent=2
+    )
+    fig = plot.fit_result_figure(many)
+    assert "\n" not in fig._suptitle.get_text()
+    assert "residual variance 1.3e-06 $(e^2/h)^2$ (unweighted)" in fig._suptitle.get_text()
+    lines = fig.get_supxlabel().split("\n")
+    assert len(lines) == 2 and all(line.endswith(",") for line in lines[:-1])
+    pieces = " ".join(lines).split(", ")  # seven parameters, none cut between lines
+    assert len(pieces) == 7 and all(" = " in p and " ± 0.01" in p for p in pieces)
+    assert r"$\mu_0$ = 1.5 ± 0.01 meV" in pieces
+    _inside(fig, fig._suptitle, fig._supxlabel)
+    # A title given that is wider than the figure wraps at its words, mathtext kept whole.
+    words = r"a long title with $x^2_{\mathrm{a b}}$ in it," * 6
+    fig = plot.fit_result_figure(result, title=words)
+    lines = fig._suptitle.get_text().split("\n")
+    assert len(lines) == 2 and "".join(lines).replace(" ", "") == words.replace(" ", "")
+    assert all(line.count("$") % 2 == 0 for line in lines)
+    _inside(fig, fig._suptitle)
+
+
+def test_a_long_description_wraps_inside_the_figure():
+    # The caption under a sweep picture is the file name and the spec's description, which may
+    # be long: wrapped at words to the figure's width (it ran off both edges).
+    sw = plot.Sweep(**{**vars(_sweep(3, 20)), "description": "a sweep that says a lot " * 12})
+    fig = plot.lines_figure(sw, x="V", q="conductance")
+    assert fig.get_supxlabel().count("\n") >= 2
+    _inside(fig, fig._supxlabel, fig.axes[0].title)
+
+
+@pytest.mark.slow  # importing xarray's plotting: ~2 s
+def test_xarray_labels_of_every_variable_fit_the_figure():
+    # jaxmi.open(path)[name].plot(): xarray labels an axis "long_name [units]" and wraps it at
+    # 30 characters. Every variable's and coordinate's long_name is short (what the number is
+    # measured in; the explanation is its `comment`), so each label is one line, no longer than
+    # its axis in a default-size figure (measured as drawn); the longest is drawn inside it.
+    xr = pytest.importorskip("xarray")
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from jaxmi.sweep import store
+
+    def labelled(name):
+        long_name, comment = store.VARIABLES[name]
+        assert len(long_name) < len(comment)
+        attrs = {"units": "1", "long_name": long_name, "comment": comment}
+        x = xr.DataArray([0.1, 0.2, 0.3], dims="x", attrs=attrs)
+        return xr.DataArray([1.0, 2.0, 4.0], dims="x", coords={"x": x}, attrs=attrs)
+
+    fig = Figure()
+    ax = fig.add_subplot()
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    for name, (long_name, _) in store.VARIABLES.items():
+        ax.cla()
+        labelled(name).plot(ax=ax)
+        assert ax.get_xlabel() == ax.get_ylabel() == f"{long_name} [1]"
+        assert ax.xaxis.label.get_window_extent(renderer).width < 0.6 * ax.bbox.width
+        assert ax.yaxis.label.get_window_extent(renderer).height < 0.6 * ax.bbox.height
+    longest = max(store.VARIABLES, key=lambda k: len(store.VARIABLES[k][0]))
+    fig = Figure()
+    ax = fig.add_subplot()
+    labelled(longest).plot(ax=ax)
+    _inside(fig, ax.xaxis.label, ax.yaxis.label)
+
+
+@pytest.mark.slow
+def test_fig3_shows_each_temperature(sweep_files):
+    # Fig. 3's three temperatures lie on one curve (Eq. 18): their markers were all at the same
+    # u (every second point), so the T = 0.005 circles hid inside the T = 0.01 squares. Now
+    # each temperature has every third u, starting at its own: disjoint, together the grid.
+    # The inset's two-line title stays inside the main panel (it overlapped its top frame).
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    sw = plot.read_sweep(sweep_files["fig3"])
+    fig = plot.fig3_figure(sw)
+    ax = fig.axes[0]
+    us = [set(line.get_xdata()) for line in ax.lines[:3]]
+    assert all(not (a & b) for a, b in [(us[0], us[1]), (us[0], us[2]), (us[1], us[2])])
+    assert set.union(*us) == set(sw.third)
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    (inset,) = ax.child_axes
+    title = inset.title.get_window_extent(canvas.get_renderer())
+    assert title.y1 < ax.bbox.y1
