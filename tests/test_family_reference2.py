@@ -39,10 +39,12 @@ TOL = 1e-10
 
 # Indices of the points today's engine misses by more than TOL at default settings (measured
 # 2026-12-02 on main 4f3d4b6, no Observables.error yet; the largest deviation of
-# relative_errors in the reason). Three groups (the causes are probable, not diagnosed): fast
-# textures at high T (the 32 uniform real-axis tail panels cannot resolve cos(4 theta)); the
-# kink of |eps|^p with p < 2 at the Dirac point (algebraic convergence next to it, ~1e-9);
-# one wide window (|V| = 2) of a fast texture at T = 0.01 (the window segment, 2e-2).
+# relative_errors in the reason). Three groups: fast textures at high T (the 32 uniform
+# real-axis tail panels cannot resolve cos(4 theta); probable, not diagnosed); the kink of
+# |eps|^p with p < 2 at the Dirac point (~1e-9; point 20 drops to 2.5e-11 with
+# Config(order=40): algebraic convergence next to the kink); one wide window (|V| = 2) of a
+# fast texture at T = 0.01 (2e-2; 5e-15 with order=40, 3e-4 with family_window_panels=64: the
+# window segment does not resolve the ~25 oscillations of cos(4 theta) across it).
 KNOWN_FAIL: dict[int, str] = {
     0: "high-T fast texture; PowerLaw(0.8, 3), T=0.3, V=2: 1.8e-03",
     1: "high-T fast texture; PowerLaw(0.5, 4), T=0.3, V=-2: 4.9e-02",
