@@ -66,6 +66,22 @@ may have a kink there, ``|eps|**p``) and at ``mu0 +- V/2`` (Fermi edges), panel 
 ``cos(4 theta)``; max over the panel, from the analytic theta' of the built-in textures or a
 central finite difference of a callable).  quad_vec then refines adaptively.
 
+Contour method (``point(..., method="contour")``, :class:`PowerLaw` only): at high T a fast
+texture makes the real axis infeasible (PowerLaw(0.5, 4) at T = 0.3: ~2e6 quarter periods of
+cos(4 theta) before the Fermi tail reaches exp(-45), more than ``max_panels``).  The real axis
+is then integrated as above only on [A, B] = [min(0, lowest Fermi edge) - 3T, max(0, highest
+edge) + 3T].  Beyond, the integrand is split into its Fourier components in theta,
+``c_ab c_ba^T = sum_k a_k exp(i k theta)``, k = 0, +-2, +-4 (exact: a 16-point DFT in theta), and
+each tail of each sign group is integrated along a straight ray from B (or A) tilted by
+``+-alpha``, ``alpha = min(pi/(2p), pi/4)``, into the half plane where ``exp(i k theta)`` decays
+(``theta = (u/s)**p`` with ``u = +-eps``, ``Re u > 0``: analytic on each side of the kink; no
+Fermi pole ``mu0 +- V/2 + i pi T (2m+1)`` lies between the ray and the real axis, as
+``Re(eps) > B`` there).  Along a ray the Fermi factor and ``exp(-k Im theta)`` both decay: a few
+oscillations instead of millions.  The windows continue analytically (``f(x) = 1/(exp(x/T)+1)``,
+the half-difference with ``exp(-|x|/T)`` continued from the ray's side).  Checked against the
+real axis where both run (tests/test_family_reference2_selfcheck.py, header "crosscheck" of
+tests/data/family_points_2.json) and against another contour (ray start 5T, angle 0.3 pi/p).
+
 Stationary state: least squares ``[L; s * trace row] vec(rho) = [0; s]`` (``s = max|L|``), with
 a one-dimensional null space of L asserted (``ValueError`` otherwise).  The small solve and
 the cancelling trace ``I = Tr[M rho]`` are done in mpmath (40 digits) on the float64 integrals,
@@ -374,17 +390,21 @@ def _panel_width(x: float, direction: int, T: float, tex, s: dict) -> float:
 
 
 def panel_points(
-    T: float, V: float, mu0: float, texture, settings: dict | None = None, vmax=None
+    T: float, V: float, mu0: float, texture, settings: dict | None = None, vmax=None, bounds=None
 ) -> tuple[float, float, np.ndarray]:
     """Integration range (lo, hi) and interior breakpoints.
 
     Panels are laid out walking outward from 0 (clipped into the range): width <= panel_T T
     and <= panel_period * (local period of cos(4 theta)).  Breakpoints 0 and mu0 +- V/2 are
     always kept; generic panel points closer than 1e-3 T to them are dropped (no slivers).
+    ``bounds`` (lo, hi) replaces the range (the central piece of the contour method).
     """
     s = SETTINGS if settings is None else settings
     tex = as_texture(texture)
-    lo, hi = integration_range(T, abs(V) if vmax is None else vmax, mu0, s)
+    if bounds is None:
+        lo, hi = integration_range(T, abs(V) if vmax is None else vmax, mu0, s)
+    else:
+        lo, hi = bounds
     start = min(max(0.0, lo), hi)
     pts = [start]
     for direction, end in ((1, hi), (-1, lo)):
@@ -422,6 +442,7 @@ def integrate_kernels(
     hs=(),
     derivative: bool = False,
     settings: dict | None = None,
+    bounds=None,
 ) -> dict:
     """Energy integrals of the 3x3 kernels (K, C) at bias V and around it, in one quad_vec call.
 
@@ -435,7 +456,8 @@ def integrate_kernels(
     The kernels at V +- h are Kbar +- Kdel.  Keeping the difference part separate (and adding in
     mpmath) means the float64 round-off of the quadrature enters I(V+h) and I(V-h) almost
     identically and cancels in the central difference instead of being amplified by 1/h.
-    All parts share the nodes; the panels are placed for V, the range covers |V| + max(hs).
+    All parts share the nodes; the panels are placed for V, the range covers |V| + max(hs)
+    (or is ``bounds`` = (lo, hi): the real-axis piece of :func:`integrate_kernels_contour`).
     """
     s = SETTINGS if settings is None else settings
     if T <= 0:
@@ -445,7 +467,7 @@ def integrate_kernels(
     hs = [float(h) for h in hs]
     nh = len(hs)
     vmax = abs(V) + (max(hs) if hs else 0.0)
-    lo, hi, pts = panel_points(T, V, mu0, tex, s, vmax=vmax)
+    lo, hi, pts = panel_points(T, V, mu0, tex, s, vmax=vmax, bounds=bounds)
     half = np.array(hs) / 2
     sign = np.array([1.0, -1.0])  # d mu_R / dV = +1/2, d mu_L / dV = -1/2
     # half_difference_fermi, vectorised over the steps: sinh(u) e / (1 + e^2 + 2 cosh(u) e)
@@ -501,6 +523,198 @@ def integrate_kernels(
         out["Kdel"], out["Cdel"] = z[0, 1 + nh : 1 + 2 * nh], z[1, 1 + nh : 1 + 2 * nh]
     if derivative:
         out["dK"], out["dC"] = z[0, -1], z[1, -1]
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Contour method (power laws): real axis between the Fermi edges, rays into the complex plane
+# --------------------------------------------------------------------------------------------
+#: Settings of :func:`integrate_kernels_contour` on top of SETTINGS (the real-axis piece).
+CONTOUR_SETTINGS = dict(
+    SETTINGS,
+    ray_start_T=3.0,  # rays start ray_start_T * T beyond the outermost Fermi edge (and 0)
+    ray_angle=0.5,  # ray angle alpha = ray_angle * pi / p (p the exponent), at most pi/4
+    ray_cutoff_T=45.0,  # ray length: the Fermi factor decays by exp(-ray_cutoff_T) along it
+)
+FREQUENCIES = (-4, -2, 0, 2, 4)  # P(theta) = sum_k a_k exp(i k theta)
+
+
+def fourier_pair_products(Jt: np.ndarray) -> dict[int, np.ndarray]:
+    """a_k with pair_products(Jt, theta) = sum_k a_k exp(i k theta), k in FREQUENCIES.
+
+    R_j(theta) holds cos(2 theta), sin(2 theta) and constants, so the products c_ab c_ba^T are
+    trigonometric polynomials with frequencies 0, +-2, +-4 in theta. The a_k (shape (4, 3, 3))
+    are a 16-point discrete Fourier transform (exact for degree < 8); the other frequencies
+    must vanish to round-off (asserted).
+    """
+    n = 16
+    th = 2 * np.pi * np.arange(n) / n
+    prods = np.array([pair_products(Jt, float(t)) for t in th])
+    coef = {k: np.einsum("m,m...->...", np.exp(-1j * k * th), prods) / n for k in range(-7, 9)}
+    big = max(float(np.abs(c).max()) for c in coef.values())
+    rest = max(float(np.abs(coef[k]).max()) for k in coef if k not in FREQUENCIES)
+    if rest > 1e-14 * max(big, 1e-300):
+        raise AssertionError(f"pair products not a degree-4 even trig polynomial ({rest})")
+    return {k: coef[k] for k in FREQUENCIES}
+
+
+def contour_bounds(T: float, V: float, mu0: float, vmax: float, settings: dict):
+    """Ends (A, B) of the real-axis piece: ray_start_T * T beyond 0 and the outermost edges."""
+    c = settings["ray_start_T"] * T
+    lo = min(0.0, mu0 - abs(vmax) / 2) - c
+    hi = max(0.0, mu0 + abs(vmax) / 2) + c
+    return lo, hi
+
+
+def ray_angle(tex: PowerLaw, settings: dict) -> float:
+    """alpha = ray_angle * pi / p, capped at pi / 4 (so that cos(alpha) >= 0.7)."""
+    return min(settings["ray_angle"] * math.pi / tex.exponent, math.pi / 4)
+
+
+def _complex_rows(eps, T, V, mu0, half, sh, ch, side, derivative):
+    """Window rows (as in integrate_kernels) at complex eps on a ray of side +1 / -1.
+
+    f(x) = 1 / (exp(x/T) + 1) and 1 - f(x) = f(-x) continue analytically; on the right ray
+    Re x >= ray_start_T * T > 0, on the left Re x <= -ray_start_T * T, so no Fermi pole lies
+    on or between the ray and the real axis.  The half-difference uses exp(-side x / T), the
+    analytic continuation of exp(-|x| / T) on that side.
+    """
+    sign = np.array([1.0, -1.0])
+    x = np.array([eps - mu0 - V / 2, eps - mu0 + V / 2])
+
+    def f(y):
+        return 1 / (np.exp(y / T) + 1)
+
+    fx, fbx = f(x), f(-x)
+    rows = [np.outer(fx, fbx).reshape(1, 4)]
+    if len(half):
+        xp = x[None, :] - sign[None, :] * half[:, None]
+        xm = x[None, :] + sign[None, :] * half[:, None]
+        fp, fbp, fm, fbm = f(xp), f(-xp), f(xm), f(-xm)
+        wbar = (fp[:, :, None] * fbp[:, None, :] + fm[:, :, None] * fbm[:, None, :]) / 2
+        e = np.exp(-side * x / T)[None, :]
+        df = sign[None, :] * sh * e / (1 + e * e + 2 * ch * e)
+        wdel = df[:, :, None] * fbp[:, None, :] - fm[:, :, None] * df[:, None, :]
+        rows += [wbar.reshape(len(half), 4), wdel.reshape(len(half), 4)]
+    if derivative:
+        dfv = sign * fx * fbx / (2 * T)
+        rows.append((np.outer(dfv, fbx) - np.outer(fx, dfv)).reshape(1, 4))
+    return np.concatenate(rows)
+
+
+def integrate_ray(
+    coef: dict, tex: PowerLaw, start: float, side: int, direction: int, T, V, mu0, hs, derivative, s
+):
+    """int over the tail beyond ``start`` (side +1: [start, inf), -1: (-inf, start]) of the
+    components a_k exp(i k theta) with sign(k) = direction (k = 0 goes with direction +1).
+
+    Ray eps = start + side t omega, omega = exp(i direction alpha), t in [0, t_max],
+    t_max = ray_cutoff_T T / cos(alpha); u = side eps = |start| + t omega has 0 <= arg u <=
+    alpha <= pi / (2 p), so Im theta(u) = |u/s|^p sin(p arg u) has the sign of ``direction`` and
+    every exp(i k theta) decays (or stays bounded) on the ray and on the arc joining it to the
+    real axis, where the Fermi factor vanishes; the integrand is analytic in between (theta on
+    Re u > 0, the Fermi poles at Re eps = mu0 +- V/2 lie on the other side of ``start``).
+    Returns (vector of the same layout as integrate_kernels' integrand, error, evaluations).
+    """
+    alpha = ray_angle(tex, s)
+    omega = complex(math.cos(alpha), direction * math.sin(alpha))
+    ks = [k for k in FREQUENCIES if (k >= 0) == (direction > 0)]
+    amat = np.array([coef[k].reshape(4, 9) for k in ks])  # (nk, 4, 9)
+    kvec = np.array(ks, dtype=float)
+    half = np.array(hs, dtype=float) / 2
+    sh, ch = np.sinh(half / T)[:, None], np.cosh(half / T)[:, None]
+    p, scale = tex.exponent, tex.scale
+
+    def func(t):  # integrand times d eps / dt = omega (orientation: see the docstring)
+        u = abs(start) + t * omega
+        theta = (u / scale) ** p
+        prods = np.einsum("k,kpq->pq", np.exp(1j * kvec * theta), amat)
+        w = _complex_rows(side * u, T, V, mu0, half, sh, ch, side, derivative)
+        kern = w @ prods
+        ckern = 2 * (w[:, 2:3] * prods[2] - w[:, 1:2] * prods[1])
+        return (omega * np.concatenate([kern.ravel(), ckern.ravel()])).view(float)
+
+    t_max = s["ray_cutoff_T"] * T / math.cos(alpha)
+    pts = [T * 2.0**j for j in range(-6, 8) if T * 2.0**j < t_max]
+    res, err, info = quad_vec(
+        func,
+        0.0,
+        t_max,
+        epsabs=0.0,
+        epsrel=s["epsrel"],
+        norm="max",
+        points=pts,
+        limit=s["limit"],
+        full_output=True,
+    )
+    if info.status == 3:
+        raise FloatingPointError(f"quad_vec on a ray: {info.message}")
+    if info.status == 1:
+        warnings.warn(f"quad_vec on a ray: {info.message} (err={err})", stacklevel=2)
+    return res, float(err), int(info.neval)
+
+
+def integrate_kernels_contour(
+    J,
+    T: float,
+    V: float,
+    mu0: float = 0.0,
+    texture=PAPER,
+    *,
+    hs=(),
+    derivative: bool = False,
+    settings: dict | None = None,
+) -> dict:
+    """The kernels of :func:`integrate_kernels`, with the tails on rays in the complex plane.
+
+    Only for :class:`PowerLaw` textures (analytic on each side of eps = 0).  The real axis is
+    integrated as in :func:`integrate_kernels` on [A, B] = [min(0, lowest edge) - c T,
+    max(0, highest edge) + c T] (c = ray_start_T, edges mu0 +- (|V| + max hs)/2).  Beyond B and
+    below A the integrand W_ab(eps) P_ab(theta(eps)) is split into its Fourier components in
+    theta, P = sum_k a_k exp(i k theta) (:func:`fourier_pair_products`), and each tail of each
+    group (k >= 0, k < 0) is integrated along a straight ray from B (A) tilted by +-alpha into
+    the half plane where exp(i k theta) decays (:func:`integrate_ray`): the oscillations of
+    cos(4 theta), ~1e6 on the real tail of (|eps|/0.5)^4 at T = 0.3, become a few.  Returns
+    the same dict as :func:`integrate_kernels` (``panels`` counts the real-axis piece).
+    """
+    s = CONTOUR_SETTINGS if settings is None else settings
+    tex = as_texture(texture)
+    if not isinstance(tex, PowerLaw):
+        raise TypeError("the contour method needs a PowerLaw texture")
+    if T <= 0:
+        raise ValueError("T must be positive (T = 0 is out of scope)")
+    hs = [float(h) for h in hs]
+    nh = len(hs)
+    vmax = abs(V) + (max(hs) if hs else 0.0)
+    lo, hi = contour_bounds(T, V, mu0, vmax, s)
+    central = integrate_kernels(
+        J, T, V, mu0, tex, hs=hs, derivative=derivative, settings=s, bounds=(lo, hi)
+    )
+    coef = fourier_pair_products(coupling_tensor(J))
+    nrow = 1 + 2 * nh + (1 if derivative else 0)
+    total = np.zeros((2, nrow, 3, 3), dtype=complex)
+    total[0, 0], total[1, 0] = central["K"], central["C"]
+    if nh:
+        total[0, 1 : 1 + nh], total[1, 1 : 1 + nh] = central["Kbar"], central["Cbar"]
+        total[0, 1 + nh : 1 + 2 * nh] = central["Kdel"]
+        total[1, 1 + nh : 1 + 2 * nh] = central["Cdel"]
+    if derivative:
+        total[0, -1], total[1, -1] = central["dK"], central["dC"]
+    err, evals = central["err"], central["evals"]
+    for start, side in ((hi, 1), (lo, -1)):
+        for direction in (1, -1):
+            res, e, n = integrate_ray(
+                coef, tex, start, side, direction, T, V, mu0, hs, derivative, s
+            )
+            total += res.view(complex).reshape(2, nrow, 3, 3)
+            err, evals = err + e, evals + n
+    out = {"err": err, "panels": central["panels"], "evals": evals, "bounds": (lo, hi)}
+    out["K"], out["C"] = total[0, 0], total[1, 0]
+    if nh:
+        out["Kbar"], out["Cbar"] = total[0, 1 : 1 + nh], total[1, 1 : 1 + nh]
+        out["Kdel"], out["Cdel"] = total[0, 1 + nh : 1 + 2 * nh], total[1, 1 + nh : 1 + 2 * nh]
+    if derivative:
+        out["dK"], out["dC"] = total[0, -1], total[1, -1]
     return out
 
 
@@ -655,7 +869,14 @@ def conductance_analytic_from(S, k: dict, rho: mp.matrix) -> float:
 
 
 def point(
-    S, J, T: float, V: float, mu0: float = 0.0, texture=PAPER, settings: dict | None = None
+    S,
+    J,
+    T: float,
+    V: float,
+    mu0: float = 0.0,
+    texture=PAPER,
+    settings: dict | None = None,
+    method: str = "real_axis",
 ) -> dict:
     """All reference observables at one parameter point.
 
@@ -668,12 +889,16 @@ def point(
     ``1e-14 * S(S+1) sum_ij J_ij^2`` (the natural conductance scale; with the differenced
     windows the float64 noise of D(h) no longer grows like 1/h).
     """
-    s = SETTINGS if settings is None else settings
+    if method not in ("real_axis", "contour"):
+        raise ValueError(f"unknown method {method!r}")
+    contour = method == "contour"
+    s = (CONTOUR_SETTINGS if contour else SETTINGS) if settings is None else settings
     if T <= 0:
         raise ValueError("T must be positive (T = 0 is out of scope)")
     h0 = s["h0_T"] * T
     hs = [h0 / 2**k for k in range(s["richardson_levels"])]
-    k = integrate_kernels(J, T, V, mu0, texture, hs=hs, derivative=True, settings=s)
+    integrate = integrate_kernels_contour if contour else integrate_kernels
+    k = integrate(J, T, V, mu0, texture, hs=hs, derivative=True, settings=s)
     cur, rho = _observables(S, k["K"], k["C"])
     diffs = []
     for n, h in enumerate(hs):

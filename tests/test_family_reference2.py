@@ -1,0 +1,163 @@
+"""The general path at its default settings against the second family reference set.
+
+tests/data/family_points_2.json (tests/make_family_reference2.py) holds 48 points over the
+validated domain of the general path where it is hardest: S = 1/2, 1, 3/2; full random 3x3
+exchange tensors (some diagonal); |mu0| <= 1 (0, +-1 and |mu0| in [0.9, 1] included);
+T in [0.005, 0.3] with half the points in [0.15, 0.3]; |V| <= 2 (0, |V| << T, ~T, up to 2);
+power laws (|eps|/s)^p with p in [1.5, 4], s in [0.5, 2], and polynomials of degree 2 and 4;
+the issue's worst point PowerLaw(0.8, 3), T = 0.3, V = 2, mu0 = 0.8, S = 3/2 first.
+Computed by tests/family_reference.py (numpy/scipy/mpmath, nothing from jaxmi): on the real
+axis, or where that needs more than 6000 panels with the tails on rays in the complex plane
+("method" per point; the two agree to <= 1.4e-13 on G and 1.2e-13 on I where both run, header
+"crosscheck"); each point rerun with tighter settings of its method (header "selfcheck":
+G <= 1.2e-14, I <= 7e-15 relative, spin and rho <= 3e-15 absolute).
+
+Acceptance (the issue): each point agrees to <= 1e-10 relative, or the engine's per-point error
+estimate (``Observables.error``, where the engine has one) flags it (> 1e-10) and bounds the
+true error. "Relative" is the largest of
+  |dG| / max(|G|, 1e-2 g),  g = S(S+1) sum_ij J_ij^2 (the size of G; the smallest stored |G|
+                            is 1.9e-2 g, so this is relative to |G| at every point),
+  |dI| / max(|I|, g max(T, |V|)) (I vanishes at V = 0 and cancels between O(g max(T, |V|))
+                            terms: the natural current scale),
+  max |d<S^i>| and max |d rho_mn| (both O(1): absolute).
+The tolerance is the acceptance level itself (1e-10), not 10x the measured error: the engine is
+being rewritten to reach it, and the measured errors of today's engine are listed in KNOWN_FAIL.
+"""
+
+import json
+import pathlib
+
+import numpy as np
+import pytest
+
+import jaxmi
+from jaxmi.model import Model, Polynomial, PowerLaw
+
+DATA = json.loads((pathlib.Path(__file__).parent / "data" / "family_points_2.json").read_text())
+POINTS = DATA["points"]
+TOL = 1e-10
+
+# Indices of the points today's engine misses by more than TOL at default settings (measured
+# 2026-12-02 on main 4f3d4b6, no Observables.error yet; the largest deviation of
+# relative_errors in the reason). Three groups: fast textures at high T (the 32 uniform
+# real-axis tail panels cannot resolve cos(4 theta); probable, not diagnosed); the kink of
+# |eps|^p with p < 2 at the Dirac point (~1e-9; point 20 drops to 2.5e-11 with
+# Config(order=40): algebraic convergence next to the kink); one wide window (|V| = 2) of a
+# fast texture at T = 0.01 (2e-2; 5e-15 with order=40, 3e-4 with family_window_panels=64: the
+# window segment does not resolve the ~25 oscillations of cos(4 theta) across it).
+KNOWN_FAIL: dict[int, str] = {
+    0: "high-T fast texture; PowerLaw(0.8, 3), T=0.3, V=2: 1.8e-03",
+    1: "high-T fast texture; PowerLaw(0.5, 4), T=0.3, V=-2: 4.9e-02",
+    2: "high-T fast texture; PowerLaw(0.5, 4), T=0.276, V=0.439: 3.1e-02",
+    4: "kink, p < 2; PowerLaw(0.5, 1.5), T=0.256, V=0: 1.3e-09",
+    7: "high-T fast texture; PowerLaw(0.8, 3), T=0.212, V=0.787: 3.2e-07",
+    8: "high-T fast texture; PowerLaw(0.914, 3.53), T=0.181, V=-1.33: 1.8e-07",
+    14: "high-T fast texture; PowerLaw(0.5, 4), T=0.269, V=-0.685: 1.4e-02",
+    15: "kink, p < 2; PowerLaw(1.65, 1.57), T=0.3, V=0.269: 2.6e-10",
+    16: "high-T fast texture; PowerLaw(0.8, 3), T=0.3, V=0.962: 1.1e-04",
+    17: "high-T fast texture; PowerLaw(0.5, 4), T=0.177, V=1.04: 1.2e-02",
+    19: "high-T fast texture; PowerLaw(2, 4), T=0.3, V=-0.534: 1.4e-08",
+    20: "kink, p < 2; PowerLaw(0.5, 1.5), T=0.0209, V=-1.67: 2.3e-09",
+    30: "high-T fast texture; PowerLaw(0.5, 4), T=0.167, V=-0.269: 9.3e-03",
+    31: "wide window, low T; PowerLaw(0.5, 3), T=0.0101, V=2: 2.4e-02",
+    32: "high-T fast texture; PowerLaw(0.8, 3), T=0.227, V=2: 1.7e-04",
+    33: "high-T fast texture; PowerLaw(0.5, 4), T=0.3, V=-0.892: 6.3e-03",
+    34: "high-T fast texture; PowerLaw(0.5, 4), T=0.137, V=-0.114: 3.6e-03",
+    36: "kink, p < 2; PowerLaw(0.5, 1.5), T=0.264, V=0.314: 5.4e-10",
+    37: "kink, p < 2; PowerLaw(2, 1.5), T=0.0401, V=1.18: 1.3e-10",
+    40: "high-T fast texture; PowerLaw(1.33, 3.37), T=0.243, V=-1.04: 5.4e-08",
+    41: "high-T fast texture; PowerLaw(0.996, 2.95), T=0.234, V=-0.0434: 1.7e-08",
+    42: "high-T fast texture; PowerLaw(1.18, 3.33), T=0.3, V=-1.01: 3.7e-06",
+    45: "high-T fast texture; PowerLaw(0.5, 2), T=0.259, V=-0.989: 6.0e-09",
+    47: "high-T fast texture; PowerLaw(1.5, 4), T=0.226, V=0.37: 1.8e-08",
+}
+
+
+def _texture(t: dict):
+    if t["kind"] == "power_law":
+        return PowerLaw(t["scale"], t["exponent"])
+    return Polynomial(tuple(t["coefficients"]))
+
+
+def _rho(p: dict) -> np.ndarray:
+    rho = np.array(p["rho"])
+    return rho[..., 0] + 1j * rho[..., 1]
+
+
+def _offdiag(p: dict) -> bool:
+    j = np.array(p["J"])
+    return bool(np.abs(j - np.diag(np.diag(j))).max() > 0)
+
+
+def test_table_covers_the_family():
+    # The acceptance's domain: S up to 3/2, full J, |mu0| <= 1, T <= 0.3, |V| <= 2, power laws
+    # with exponents 1.5 - 4 and scales 0.5 - 2, a polynomial; the worst point is in.
+    count = lambda f: sum(1 for p in POINTS if f(p))  # noqa: E731
+    assert len(POINTS) >= 40
+    for s in (0.5, 1.0, 1.5):
+        assert count(lambda p, s=s: p["S"] == s) >= 12
+    assert count(_offdiag) >= 30 and count(lambda p: not _offdiag(p)) >= 3
+    assert all(abs(p["mu0"]) <= 1 and p["T"] <= 0.3 and abs(p["V"]) <= 2 for p in POINTS)
+    assert count(lambda p: abs(p["mu0"]) >= 0.9) >= 12 and count(lambda p: p["mu0"] == 0) >= 6
+    assert count(lambda p: p["T"] >= 0.15) >= 20 and min(p["T"] for p in POINTS) < 0.01
+    assert count(lambda p: p["V"] == 0) >= 3 and count(lambda p: abs(p["V"]) == 2) >= 4
+    assert count(lambda p: 0 < abs(p["V"]) < 0.3 * p["T"]) >= 4
+    pls = [p["texture"] for p in POINTS if p["texture"]["kind"] == "power_law"]
+    assert {t["exponent"] for t in pls} >= {1.5, 2.0, 3.0, 4.0}
+    assert {t["scale"] for t in pls} >= {0.5, 2.0}
+    assert all(1.5 <= t["exponent"] <= 4 and 0.5 <= t["scale"] <= 2 for t in pls)
+    degrees = {
+        len(p["texture"]["coefficients"]) - 1 for p in POINTS if "coefficients" in p["texture"]
+    }
+    assert degrees >= {2, 4}
+    worst = POINTS[0]
+    assert worst["texture"] == {"kind": "power_law", "scale": 0.8, "exponent": 3.0}
+    assert (worst["S"], worst["T"], worst["V"], worst["mu0"]) == (1.5, 0.3, 2.0, 0.8)
+    assert _offdiag(worst)
+    # provenance: the contour carries the points the real axis cannot, cross-checked elsewhere
+    assert {p["method"] for p in POINTS} == {"real_axis", "contour"}
+    assert DATA["header"]["crosscheck"]["real_axis"]["conductance_rel_tight"] < 1e-12
+
+
+def relative_errors(p: dict, out) -> dict:
+    """The deviations of the module docstring (engine output ``out`` against point ``p``)."""
+    g = p["S"] * (p["S"] + 1) * float(np.sum(np.square(p["J"])))
+    G, I = p["conductance"], p["current"]  # noqa: E741
+    return {
+        "conductance": abs(float(out.conductance) - G) / max(abs(G), 1e-2 * g),
+        "current": abs(float(out.current) - I) / max(abs(I), g * max(p["T"], abs(p["V"]))),
+        "spin": float(np.max(np.abs(np.asarray(out.spin) - p["spin"]))),
+        "rho": float(np.max(np.abs(np.asarray(out.density_matrix) - _rho(p)))),
+    }
+
+
+def evaluate(p: dict):
+    model = Model(spin=p["S"], exchange="tensor", mu0=p["mu0"], texture=_texture(p["texture"]))
+    return jaxmi.evaluate(np.array(p["J"]), p["T"], p["V"], model=model)
+
+
+def _param(n: int, p: dict):
+    marks = []
+    if n in KNOWN_FAIL:
+        marks.append(pytest.mark.xfail(strict=False, reason=KNOWN_FAIL[n]))
+    # one compiled program (S = 1, power law) stays in the quick run; the others are slow
+    if not (p["S"] == 1.0 and p["texture"]["kind"] == "power_law"):
+        marks.append(pytest.mark.slow)
+    return pytest.param(n, p, marks=marks)
+
+
+@pytest.mark.parametrize(
+    ("n", "p"),
+    [_param(n, p) for n, p in enumerate(POINTS)],
+    ids=lambda x: str(x) if isinstance(x, int) else f"S={x['S']},T={x['T']:.3g},V={x['V']:.3g}",
+)
+def test_engine_matches_family_reference2(n, p):
+    out = evaluate(p)
+    err = relative_errors(p, out)
+    worst = max(err.values())
+    estimate = getattr(out, "error", None)
+    if estimate is not None and float(np.max(estimate)) > TOL:
+        # flagged: accepted, but the estimate must bound the true error
+        assert worst <= float(np.max(estimate)), (err, estimate)
+    else:
+        assert worst <= TOL, err
