@@ -9,7 +9,8 @@ Reference of every tolerance: these laws themselves (exact in exact arithmetic);
 (S = 1/2, 1, 3/2, 2; measured 2026-12 on the CPU), stated with the regime next to it.
 
 One compilation per spin: every example is one fixed-shape batch through jaxmi.evaluate (J, the
-zeroed J, each at +V and -V).
+zeroed J, each at +V and -V). test_laws_spin_half is the cheap representative; the rest (each
+over a second, mostly compilation: one per spin, gradients) is marked slow.
 """
 
 import warnings
@@ -150,6 +151,7 @@ def _assert_laws(res: dict) -> None:
 # --- the issue's cases ------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_issue_tiny_component_conductance_is_the_zeroed_one():
     # Was NaN: A = J K J^T is real rank 1 up to 1e-153 (pure dephasing), LU hit a zero pivot and
     # the old degenerate test (b == 0) missed b ~ 1e-153. Reference: the same point with the
@@ -175,12 +177,14 @@ FUZZ_CASES = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("j", FUZZ_CASES)
 def test_issue_fuzzed_states_are_positive(j):
     # Reference: the laws; regime S = 1, T = 0, V = +-1e-6 (the issue's), mu0 = 0.
     _assert_laws(laws(j, 0.0, 1e-6, 0.0, 1.0))
 
 
+@pytest.mark.slow
 def test_frame_unitary_rotates_the_spin():
     # U = exp(i beta S^y) exp(i phi S^z) acts as R = R_y(-beta) R_z(-phi): U S^k U^dagger =
     # sum_i R_ik S^i, and R takes the axis (beta, phi) to z. Reference: that identity (exact);
@@ -198,6 +202,7 @@ def test_frame_unitary_rotates_the_spin():
         assert frame_maps(spin).m_z[0] == spin
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("spin", (0.5, 1.0, 1.5, 2.0))
 @pytest.mark.parametrize(
     "j",
@@ -216,6 +221,7 @@ def test_degenerate_generators(j, spin):
         _assert_laws(laws(j, t, v, mu0, spin))
 
 
+@pytest.mark.slow
 def test_scale_invariance_of_the_state():
     # r is homogeneous of degree 0 in J and the current of degree 2: J ~ 1e-150 gives the state
     # of J ~ 1 (J K J^T ~ 1e-300 lost its digits to subnormals before). Reference: the same J
@@ -272,6 +278,7 @@ GRAD_CASES = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("spin", (0.5, 1.0))
 def test_gradients_finite_at_the_edges(spin):
     # Reference: finiteness (the solve's branch, frame and scale are held out of the gradient).
