@@ -19,7 +19,8 @@ How Eqs. 10 and 12 generalise (docs/physics.md, "The model family"):
   there). The window integrals int W d eps do not depend on mu0.
 * Spin S: rho = 1/d + sum_k r_k L_k in an orthonormal basis of traceless Hermitian matrices
   (jaxmi.impurity); dr/dt = M r + b with M, b linear in A; the stationary state is the state
-  reached from rho = 1/d, solved with the regularised resolvent as on the paper path.
+  reached from rho = 1/d, solved with the regularised resolvent as on the paper path, in a frame
+  that keeps it finite and positive at degenerate and nearly degenerate rates (see solve).
 
 Not on this path: the texture-free-plus-deviation split of the paper path (it relies on the
 closed-form texture-free state of a diagonal spin-1/2 impurity), so an isotropic impurity at
@@ -38,7 +39,7 @@ from jax import Array
 from jaxmi import texture
 from jaxmi.config import Config
 from jaxmi.generator import coupling_matrices
-from jaxmi.impurity import bloch_maps
+from jaxmi.impurity import bloch_maps, frame_maps
 from jaxmi.integrals import Coefficients, closed_form_windows, occupations
 from jaxmi.model import Model, exchange_tensor
 from jaxmi.observables import Observables
@@ -136,35 +137,122 @@ def rate_matrices(T: Array, V: Array, model: Model, config: Config = Config()):
     return k0 + dk, d0 + dd
 
 
-def solve(Jt: Array, K: Array, D: Array, spin: float, regularization: float):
-    """Current and Bloch vector of one point: Jt (3, 3), K and D (3, 3) complex.
+#: Relative size below which the part of the rate matrix transverse to its dominant real axis is
+#: roundoff (see :func:`solve`): ~45 ulps, above the ~10 ulps the frame rotation and J K J^T leave.
+TRANSVERSE_TOL = 1e-14
 
-    Returns:
-        (current, r): scalar (units e vF k0 / h) and (d^2 - 1,), rho = 1/d + sum_k r_k L_k.
+
+def _dominant_axis(a: Array) -> Array:
+    """Unit vector along the top eigenvector of the real symmetric PSD 3x3 ``a`` (e_z if a = 0).
+
+    Three power steps from the column of the largest diagonal entry: exact at once for a rank-1
+    ``a`` (the case that matters, where the column is the axis), and where ``a`` has no dominant
+    axis any axis will do (see :func:`solve`).
     """
-    maps = bloch_maps(spin)
-    A = Jt @ K @ Jt.T
-    C = Jt @ D @ Jt.T
+    ez = jnp.array([0.0, 0.0, 1.0])
+    v = a[:, jnp.argmax(jnp.diag(a))]
+    for _ in range(3):
+        norm = jnp.sqrt(v @ v)
+        v = a @ jnp.where(norm > 0, v / jnp.where(norm > 0, norm, 1.0), ez)
+    norm = jnp.sqrt(v @ v)
+    return jnp.where(norm > 0, v / jnp.where(norm > 0, norm, 1.0), ez)
+
+
+def _frame(v: Array, spin: float) -> tuple[Array, Array]:
+    """(R, U): the rotation R = R_y(-beta) R_z(-phi) taking the unit vector v to z, (3, 3), and
+    its action U = exp(i beta S^y) exp(i phi S^z) on the spin, (d, d), U S^k U^dagger =
+    sum_i R_ik S^i (jaxmi.impurity.frame_maps). beta by atan2: exact to roundoff near the poles,
+    where arccos(v_z) is not."""
+    fm = frame_maps(spin)
+    beta = jnp.arctan2(jnp.hypot(v[0], v[1]), v[2])
+    phi = jnp.arctan2(v[1], v[0])
+    cb, sb, cp, sp = jnp.cos(beta), jnp.sin(beta), jnp.cos(phi), jnp.sin(phi)
+    ry = jnp.array([[cb, 0.0, -sb], [0.0, 1.0, 0.0], [sb, 0.0, cb]])
+    rz = jnp.array([[cp, sp, 0.0], [-sp, cp, 0.0], [0.0, 0.0, 1.0]])
+    y = jnp.asarray(fm.y_vectors)
+    uy = (y * jnp.exp(1j * beta * fm.m_y)[None, :]) @ jnp.conj(y).T
+    return ry @ rz, uy * jnp.exp(1j * phi * fm.m_z)[None, :]
+
+
+def _bloch_terms(A: Array, maps) -> tuple[Array, Array]:
+    """(M, b) of dr/dt = M r + b for the 3x3 rate matrix A (jaxmi.impurity.BlochMaps)."""
     # Re(sum A x map) as one real contraction over (Re, Im) parts: half the work of a complex
     # product whose imaginary part is thrown away. The drive map is purely imaginary.
     parts = jnp.stack([jnp.real(A), -jnp.imag(A)])
     M = jnp.einsum("cil,cilkq->kq", parts, np.stack([maps.matrix.real, maps.matrix.imag]))
     b = -jnp.einsum("il,ilk->k", jnp.imag(A - A.T), maps.drive.imag)
+    return M, b
+
+
+def solve(Jt: Array, K: Array, D: Array, spin: float, regularization: float):
+    """Current and Bloch vector of one point: Jt (3, 3), K and D (3, 3) complex.
+
+    The state is the one reached from rho = 1/d, r = lim (delta s - M)^{-1} b (the Laplace
+    transform of the trajectory, as on the paper path; delta = ``regularization``, s the largest
+    rate). Solved so that it stays finite and continuous where M is (nearly) singular:
+
+    1. Scale: J -> J / c, c = max |J_ij|, and (K, D) -> (K, D) / k, k = max |K_ij| (both held
+       out of the gradient). r is homogeneous of degree 0 in J and in K, the current of degree
+       2 in J and 1 in (K, D), so this is exact (also for the gradient: a derivative of a
+       homogeneous function is homogeneous, one degree lower), and J K J^T can neither under-
+       nor overflow (J ~ 1e-160, or rates ~ |V| = 1e-300 at T = 0, used to give a subnormal or
+       zero A: NaN, or the state of J = 0).
+    2. Frame: M is singular only where A is real and rank 1 (up to a phase), A = lam v v^T: one
+       Hermitian jump operator v.S, pure dephasing, whose stationary states are all those
+       diagonal in the eigenbasis of v.S. Near it (tiny couplings next to O(1) ones; T = 0,
+       where the texture-free A = |V| w w^dagger is rank 1, and real when J's first two columns
+       are parallel) the block of M on that kernel is, in the original frame, a cancellation of
+       O(lam) terms: LU met a zero or a roundoff pivot and returned NaN or states far from
+       positive. So the impurity frame is rotated (J -> R J, an exact symmetry: rho -> U rho
+       U^dagger) to take v, the dominant axis of Re A, to z. There the dephasing part of M is
+       diagonal in the basis and exactly 0 on the kernel (the diagonal L_k), the kernel block
+       is built from the small entries of A alone, and the LU, pivoting on the large entries
+       first, keeps their relative precision.
+    3. Degenerate branch: where the part of A transverse to z is below TRANSVERSE_TOL of A_zz
+       it is roundoff of the rotation and of J K J^T (exactly 0 in exact arithmetic, e.g. for a
+       rank-1 J or J = 0), b is roundoff too, and the reached state is r = 0 exactly (b = 0:
+       the dephasing leaves 1/d where it is). This replaces the old test b == 0, which roundoff
+       in Im(A - A^T) defeated. A transverse part that small (a coupling ratio below ~1e-14
+       linearly or ~1e-7 quadratically) is below what the rates resolve: its effect on the
+       state was roundoff.
+
+    Limit: between that and ~1e-8 (coupling ratios ~1e-7 to 1e-4 in a quadratic role) the
+    kernel block is resolved to ~1e-16 / (its relative size) only, the condition of the
+    problem itself (K and A carry 1e-16 |A| roundoff), so rho can miss positivity by that much.
+
+    R, U, c, k and the branch are held out of the gradient (the result does not depend on
+    them), so jax.grad and jax.jvp see only the LU solve of a well-scaled system.
+
+    Returns:
+        (current, r): scalar (units e vF k0 / h) and (d^2 - 1,), rho = 1/d + sum_k r_k L_k.
+    """
+    maps = bloch_maps(spin)
+    c = jax.lax.stop_gradient(jnp.max(jnp.abs(Jt)))
+    c = jnp.where(c > 0, c, 1.0)
+    Js = Jt / c
+    k = jax.lax.stop_gradient(jnp.max(jnp.abs(K)))
+    k = jnp.where(k > 0, k, 1.0)
+    K, D = K / k, D / k
+    axis = _dominant_axis(jax.lax.stop_gradient(jnp.real(Js @ K @ Js.T)))
+    R, U = jax.lax.stop_gradient(_frame(axis, spin))
+    Jr = R @ Js
+    A = Jr @ K @ Jr.T
+    C = Jr @ D @ Jr.T
+    M, b = _bloch_terms(A, maps)
+    transverse = jnp.max(jnp.abs(A.at[2, 2].set(0.0)))
+    degenerate = jax.lax.stop_gradient(transverse <= TRANSVERSE_TOL * jnp.abs(A[2, 2]))
     s = jax.lax.stop_gradient(jnp.max(jnp.abs(M)))
     s = jnp.where(s > 0, s, 1.0)
     n = M.shape[0]
-    system = M / s - regularization * jnp.eye(n)
-    # One effective coupling direction (a real rank-1 A: pure dephasing, e.g. at T = V = 0 with a
-    # gate, or J = u w^T) has b = 0 and an M that is singular below the regularisation's
-    # roundoff, where LU can give 0/0 = NaN. The state reached from 1/d is then r = 0: where the
-    # plain solve is not finite and b = 0, solve on -1 instead (a second, gradient-free solve
-    # decides, so that no NaN reaches a tangent or a cotangent).
-    trial = jax.lax.stop_gradient(jnp.linalg.solve(system, b / s))
-    degenerate = jax.lax.stop_gradient(~jnp.all(jnp.isfinite(trial)) & jnp.all(b == 0))
-    r = -jnp.linalg.solve(jnp.where(degenerate, -jnp.eye(n), system), b / s)
+    system = jnp.where(degenerate, -jnp.eye(n), M / s - regularization * jnp.eye(n))
+    rr = -jnp.linalg.solve(system, jnp.where(degenerate, 0.0, b / s))
     const = jnp.real(jnp.sum(C * maps.trace_const))
     lin = jnp.real(jnp.einsum("il,ilk->k", C, maps.trace_r))
-    return 2.0 * (const + lin @ r), r
+    # Back to the original frame: rho - 1/d = U^dagger (sum_k rr_k L_k) U.
+    lam = jnp.asarray(maps.basis)
+    x = jnp.conj(U).T @ jnp.einsum("k,kab->ab", rr, lam) @ U
+    r = jnp.real(jnp.einsum("kab,ba->k", lam, x))
+    return 2.0 * c * c * k * (const + lin @ rr), r
 
 
 def current_and_slope(Jt: Array, rates, tangents, T: Array, V: Array, spin: float, reg: float):
@@ -181,8 +269,15 @@ def current_and_slope(Jt: Array, rates, tangents, T: Array, V: Array, spin: floa
     (K, D), (dK, dD) = rates, tangents
     rates = (jnp.where(zero, dK, K), jnp.where(zero, 0.0, D))
     tangents = (jnp.where(zero, 0.0, dK), dD)
+    # The jvp is linear in the tangents: run it on tangents scaled to the size of the rates and
+    # divide after. At T = 0 the rates are ~|V| and their V-slope O(1), so at V ~ 1e-300 the
+    # unscaled tangent of the state (rates / |V| in size) overflowed inside the solve (NaN).
+    big = jax.lax.stop_gradient(jnp.maximum(jnp.max(jnp.abs(tangents[0])), jnp.max(jnp.abs(dD))))
+    tau = jax.lax.stop_gradient(jnp.max(jnp.abs(rates[0])))
+    tau = jnp.where((big > 0) & (tau > 0), tau / jnp.where(big > 0, big, 1.0), 1.0)
+    tangents = (tangents[0] * tau, tangents[1] * tau)
     (cur, r), (dcur, _) = jax.jvp(lambda k, d: solve(Jt, k, d, spin, reg), rates, tangents)
-    return cur, dcur, jnp.where(zero, 0.0, r)
+    return cur, dcur / tau, jnp.where(zero, 0.0, r)
 
 
 def _observables(current, conductance, r, spin: float) -> Observables:

@@ -113,3 +113,30 @@ def bloch_maps(S: float) -> BlochMaps:
     trace_r = np.einsum("iab,lbc,kca->ilk", s, s, lam)
     spin_r = np.real(np.einsum("iab,kba->ik", s, lam))
     return BlochMaps(matrix, drive, trace_const, trace_r, spin_r, lam)
+
+
+class FrameMaps(NamedTuple):
+    """What a rotation of the impurity's frame needs for spin S (numpy, built once per S).
+
+    The rotation R = R_y(-beta) R_z(-phi), which takes the unit vector
+    (sin beta cos phi, sin beta sin phi, cos beta) to z, acts on the spin as
+    U = exp(i beta S^y) exp(i phi S^z) (U S^k U^dagger = sum_i R_ik S^i, checked in
+    tests/test_family_robust.py); exp(i beta S^y) = Y diag(exp(i beta m_y)) Y^dagger.
+
+    Attributes:
+        m_z: (d,) the S^z eigenvalues S, S-1, ..., -S (the diagonal of S^z).
+        m_y: (d,) the S^y eigenvalues.
+        y_vectors: (d, d) complex, the S^y eigenvectors (columns).
+    """
+
+    m_z: np.ndarray
+    m_y: np.ndarray
+    y_vectors: np.ndarray
+
+
+@functools.cache
+def frame_maps(S: float) -> FrameMaps:
+    """The constants of :class:`FrameMaps` for spin S (cached)."""
+    s = operators(S)
+    m_y, y_vectors = np.linalg.eigh(s[1])
+    return FrameMaps(np.real(np.diag(s[2])).copy(), m_y, y_vectors)
