@@ -132,3 +132,26 @@ def check_config(config) -> Config:
         else:
             hint = "jaxmi.Config(" + ", ".join(f"{k}={v!r}" for k, v in config.items()) + ")"
     raise ConfigError(f"config must be a jaxmi.Config, got {type(config).__name__}; use {hint}")
+
+
+def check_options(config: Config, options: tuple[str, ...], strategy: str) -> None:
+    """Refuse a Config whose non-default options the chosen strategy does not read.
+
+    An option is "set" when it differs from its default; ``options`` are the fields the
+    strategy reads (jaxmi.strategy.Strategy.options), ``strategy`` names it for the message.
+
+    Raises:
+        ConfigError: e.g. ``Config(family_tail_panels=64)`` for the paper's model, whose contour
+            has no real-axis tails: the option would be silently ignored.
+    """
+    unused = [
+        f.name
+        for f in dataclasses.fields(Config)
+        if f.name not in options and getattr(config, f.name) != f.default
+    ]
+    if unused:
+        names = ", ".join(f"{n}={getattr(config, n)!r}" for n in unused)
+        raise ConfigError(
+            f"Config({names}): not used by the {strategy} strategy this model is evaluated with "
+            f"(it reads {', '.join(options)}); remove {'it' if len(unused) == 1 else 'them'}"
+        )
