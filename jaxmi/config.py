@@ -76,7 +76,8 @@ class Config:
             (jaxmi.family.power_law_pieces) from an outer Fermi edge to the Dirac point, where
             the Dirac point lies in a tail (at most tail_cutoff * T long).
         contour_ray_panels: panels on each ray of the power-law contour, each twice as long as
-            the previous one from the ray's start (the first is 2^(1 - panels) of the ray).
+            the previous one from the ray's start (the first is 2^(1 - panels) of the ray; three
+            more, shrinking by 4, below it: jaxmi.family.ray_fractions).
         regularization: relative shift of the Bloch matrix in the stationary solve, i.e. the
             Laplace variable of the trajectory started at ``rho = 1/2`` (see
             :func:`jaxmi.stationary.reached_state_solve`).
@@ -90,7 +91,7 @@ class Config:
     family_window_panels: int = 6
     family_tail_panels: int = 32
     contour_link_panels: int = 8
-    contour_ray_panels: int = 9
+    contour_ray_panels: int = 7
 
     def __post_init__(self) -> None:
         for name in (

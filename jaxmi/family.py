@@ -44,11 +44,12 @@ from jaxmi.integrals import (
     Coefficients,
     closed_form_windows,
     occupations,
+    pair_from_exp,
     polarization_factor,
 )
 from jaxmi.model import Model, exchange_tensor
 from jaxmi.observables import Observables
-from jaxmi.quadrature import composite, window_breaks
+from jaxmi.quadrature import composite, gauss_legendre, window_breaks
 from jaxmi.strategy import Strategy, choose
 
 
@@ -121,6 +122,9 @@ class Piece(NamedTuple):
         panels: the number of Gauss-Legendre panels (quadrature.composite) of the piece.
         side: +1 where theta continues as (eps/s)^p (right of the Dirac point), -1 where it
             continues as (-eps/s)^p, 0 on the real axis (theta = the texture itself).
+        start: a ray's start c (real; None on the real axis).
+        decay: on a ray, exp(-side (eps - c) / T) at the nodes: it depends on neither T nor V
+            (t / T is a fixed table), so the Fermi factors need no exponential per node.
     """
 
     name: str
@@ -128,6 +132,8 @@ class Piece(NamedTuple):
     weights: Array
     panels: int
     side: int
+    start: Array | None = None
+    decay: Array | None = None
 
 
 def real_axis_path(T: Array, V: Array, mu0: Array, config: Config) -> list[Piece]:
@@ -149,6 +155,20 @@ def link_fractions(config: Config) -> np.ndarray:
     n = config.contour_link_panels
     last = (n - 1 + 1.0 - 2.0 ** -np.arange(1, LINK_EXTRA + 1)) / n
     return np.concatenate([np.arange(n) / n, last, [1.0]])
+
+
+#: Extra ray panels at the start, each a quarter of the next: a ray that starts at the Dirac
+#: point sees theta ~ t^p there (algebraic convergence at a panel end, as on the link).
+RAY_EXTRA = 3
+
+
+def ray_fractions(panels: int) -> np.ndarray:
+    """Panel ends of a ray as fractions of its length: 0, then RAY_EXTRA panels shrinking by 4
+    toward the start below the first of ``panels`` doubling ones, 2^(k - panels), k = 1..panels.
+    Shape (panels + RAY_EXTRA + 1,)."""
+    first = 2.0 ** (1 - panels)
+    extra = first * 4.0 ** -np.arange(RAY_EXTRA, 0, -1)
+    return np.concatenate([[0.0], extra, 2.0 ** (np.arange(1, panels + 1) - panels)])
 
 
 def ray_angle(exponent: Array) -> Array:
@@ -208,23 +228,30 @@ def power_law_path(T: Array, V: Array, mu0: Array, exponent: Array, config: Conf
     direction = jnp.exp(1j * phi)
     n = config.contour_ray_panels
     length = Tc / jnp.cos(phi)
-    unit = np.concatenate([[0.0], 2.0 ** (np.arange(1, n + 1) - n)])
+    unit = ray_fractions(n)
     t, wt = composite(length * jnp.asarray(unit), config.order)
+    # (eps - c) / T = side * cutoff * u e^(i phi) / cos(phi) at the unit-ray nodes u.
+    u = (unit[:-1, None] + np.diff(unit)[:, None] * gauss_legendre(config.order)[0]).ravel()
+    decay = jnp.exp(-cutoff * u * (1.0 + 1j * jnp.tan(phi)))
     right_ok = (hi >= 0) | (-hi <= Tc)
     left_ok = (lo <= 0) | (lo <= Tc)
     right = Piece(
         "right ray",
         jnp.maximum(hi, 0.0) + direction * t,
         jnp.where(right_ok, direction * wt, 0.0),
-        n,
+        n + RAY_EXTRA,
         1,
+        jnp.maximum(hi, 0.0),
+        decay,
     )
     left = Piece(
         "left ray",
         jnp.minimum(lo, 0.0) - direction * t,
         jnp.where(left_ok, direction * wt, 0.0),
-        n,
+        n + RAY_EXTRA,
         -1,
+        jnp.minimum(lo, 0.0),
+        decay,
     )
     return [left, window, link, right]
 
@@ -235,11 +262,26 @@ def _continued_power(eps: Array, side: int, scale: Array, exponent: Array) -> Ar
 
 
 def _ray_moments(piece: Piece, T: Array, V: Array, mu0: Array, texture) -> tuple[Array, Array]:
-    """E_2, E_4 of the windows [d, RL, LR] along a ray (complex nodes and weights)."""
-    eps = jnp.where(T > 0, piece.eps, piece.side * 1.0)  # T = 0: zero weight, finite tangents
-    win = _fermi_windows(eps, T, V, mu0) * piece.weights[None, :]
-    win = jnp.where(T > 0, win, 0.0)
-    u2 = jnp.expm1(2j * _continued_power(eps, piece.side, texture.scale, texture.exponent))
+    """E_2, E_4 of the windows [d, RL, LR] along a ray (complex nodes and weights).
+
+    Both Fermi edges lie behind the ray's start c (Re(side (eps - mu)) >= 0), so with
+    y = side (eps - mu) / T the pair (f, 1 - f) comes from exp(-y) = exp(-side (c - mu) / T) times
+    the ray's T- and V-free table (:func:`jaxmi.integrals.pair_from_exp`; the left ray swaps
+    the pair, f(-y) = 1 - f(y)); y carries the tangents.
+    """
+    t_safe = jnp.where(T > 0, T, 1.0)
+    side = piece.side
+    pairs = []
+    for mu in (mu0 + 0.5 * V, mu0 - 0.5 * V):  # R, L
+        y = side * (piece.eps - mu) / t_safe
+        scale = jnp.exp(-jnp.maximum(side * (piece.start - mu), 0.0) / t_safe)
+        f, h = pair_from_exp(y, scale * piece.decay)
+        pairs.append((f, h) if side > 0 else (h, f))
+    (fr, hr), (fl, hl) = pairs
+    win = jnp.stack([fr * hr + fl * hl, fr * hl, fl * hr]) * piece.weights[None, :]
+    win = jnp.where(T > 0, win, 0.0)  # T = 0: the rays have zero length
+    eps = jnp.where(T > 0, piece.eps, side * 1.0)  # finite tangents where the weight is 0
+    u2 = jnp.expm1(2j * _continued_power(eps, side, texture.scale, texture.exponent))
     return win @ u2, win @ (u2 * (u2 + 2.0))
 
 
