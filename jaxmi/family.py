@@ -12,11 +12,15 @@ How Eqs. 10 and 12 generalise (docs/physics.md, "The model family"):
   Everything stays quadratic in J: the factorized path carries over.
 * mu0 moves both Fermi functions, f_R,L(eps) = f(eps - mu0 -+ V/2), while theta stays a function
   of the energy from the Dirac point: the windows are no longer even in eps, and E_n is
-  integrated over the whole line, on the real axis (a user texture need not be analytic, so the
-  contour of the paper path is not available): a window segment [mu0 - |V|/2, mu0 + |V|/2]
-  graded toward both Fermi edges, two tails of tail_cutoff * T in uniform panels, and a panel
-  break at the Dirac point in each piece (a texture |eps|^p has a kink
-  there). The window integrals int W d eps do not depend on mu0.
+  integrated over the whole line along the path jaxmi.strategy.choose picks: for a power law
+  (:func:`power_law_path`) the real window [mu0 - |V|/2, mu0 + |V|/2], then from the outer Fermi
+  edges rays into the sectors where exp(i n theta) decays (a real link to the Dirac point first
+  where it lies in a tail); for a polynomial or a user texture (whose sector is unknown or which
+  need not be analytic) the real axis (:func:`real_line_pieces`): the window graded toward both
+  Fermi edges, two tails of tail_cutoff * T in uniform panels, and a panel break at the Dirac
+  point in each piece (a texture |eps|^p has a kink there). The window integrals int W d eps
+  do not depend on mu0. At mu0 = 0 with theta = eps^2 (any S) the paper path's half-line
+  integrals serve (jaxmi.integrals.coefficients).
 * Spin S: rho = 1/d + sum_k r_k L_k in an orthonormal basis of traceless Hermitian matrices
   (jaxmi.impurity); dr/dt = M r + b with M, b linear in A; the stationary state is the state
   reached from rho = 1/d, solved with the regularised resolvent as on the paper path.
