@@ -286,7 +286,15 @@ def _ray_moments(piece: Piece, T: Array, V: Array, mu0: Array, texture) -> tuple
     win = jnp.where(T > 0, win, 0.0)  # T = 0: the rays have zero length
     eps = jnp.where(T > 0, piece.eps, side * 1.0)  # finite tangents where the weight is 0
     u2 = jnp.expm1(2j * _continued_power(eps, side, texture.scale, texture.exponent))
-    return win @ u2, win @ (u2 * (u2 + 2.0))
+    return _complex_matvec(win, u2), _complex_matvec(win, u2 * (u2 + 2.0))
+
+
+def _complex_matvec(a: Array, x: Array) -> Array:
+    """a @ x for complex a (m, n) and x (n,) as four real matrix-vector products: a complex
+    product's summation order on XLA:CPU depends on the batch size (a point's last bits would
+    depend on its batch; tests/test_devices.py), these do not (as texture.real_moments)."""
+    ar, ai, xr, xi = jnp.real(a), jnp.imag(a), jnp.real(x), jnp.imag(x)
+    return (ar @ xr - ai @ xi) + 1j * (ar @ xi + ai @ xr)
 
 
 def _real_moments(piece: Piece, T, V, mu0, theta, window: bool) -> tuple[Array, Array]:
