@@ -71,6 +71,12 @@ class Config:
             (jaxmi.family), graded toward the Fermi edges.
         family_tail_panels: panels on each real-axis tail of the general path, graded
             uniformly (32: validated for T <= FAMILY_T_MAX; 48 reaches T = 0.5).
+        contour_link_panels: panels (uniform) on the real link of the power-law contour
+            (jaxmi.family.power_law_pieces) from an outer Fermi edge to the Dirac point, where
+            the Dirac point lies in a tail (at most tail_cutoff * T long).
+        contour_ray_panels: panels on each ray of the power-law contour, each twice as long as
+            the previous one from the ray's start (the first is 2^(1 - panels) of the ray; three
+            more, shrinking by 4, below it: jaxmi.family.ray_fractions).
         regularization: relative shift of the Bloch matrix in the stationary solve, i.e. the
             Laplace variable of the trajectory started at ``rho = 1/2`` (see
             :func:`jaxmi.stationary.reached_state_solve`).
@@ -83,6 +89,8 @@ class Config:
     regularization: float = 1e-24
     family_window_panels: int = 6
     family_tail_panels: int = 32
+    contour_link_panels: int = 8
+    contour_ray_panels: int = 7
 
     def __post_init__(self) -> None:
         for name in (
@@ -91,6 +99,8 @@ class Config:
             "tail_panels",
             "family_window_panels",
             "family_tail_panels",
+            "contour_link_panels",
+            "contour_ray_panels",
         ):
             value = getattr(self, name)
             if isinstance(value, numbers.Integral) and not isinstance(value, bool):

@@ -12,11 +12,15 @@ How Eqs. 10 and 12 generalise (docs/physics.md, "The model family"):
   Everything stays quadratic in J: the factorized path carries over.
 * mu0 moves both Fermi functions, f_R,L(eps) = f(eps - mu0 -+ V/2), while theta stays a function
   of the energy from the Dirac point: the windows are no longer even in eps, and E_n is
-  integrated over the whole line, on the real axis (a user texture need not be analytic, so the
-  contour of the paper path is not available): a window segment [mu0 - |V|/2, mu0 + |V|/2]
-  graded toward both Fermi edges, two tails of tail_cutoff * T in uniform panels, and a panel
-  break at the Dirac point in each piece (a texture |eps|^p has a kink
-  there). The window integrals int W d eps do not depend on mu0.
+  integrated over the whole line along the path jaxmi.strategy.choose picks: for a power law
+  (:func:`power_law_path`) the real window [mu0 - |V|/2, mu0 + |V|/2], then from the outer Fermi
+  edges rays into the sectors where exp(i n theta) decays (a real link to the Dirac point first
+  where it lies in a tail); for a polynomial or a user texture (whose sector is unknown or which
+  need not be analytic) the real axis (:func:`real_line_pieces`): the window graded toward both
+  Fermi edges, two tails of tail_cutoff * T in uniform panels, and a panel break at the Dirac
+  point in each piece (a texture |eps|^p has a kink there). The window integrals int W d eps
+  do not depend on mu0. At mu0 = 0 with theta = eps^2 (any S) the paper path's half-line
+  integrals serve (jaxmi.integrals.coefficients).
 * Spin S: rho = 1/d + sum_k r_k L_k in an orthonormal basis of traceless Hermitian matrices
   (jaxmi.impurity); dr/dt = M r + b with M, b linear in A; the stationary state is the state
   reached from rho = 1/d, solved with the regularised resolvent as on the paper path, in a frame
@@ -30,20 +34,28 @@ mu0 = 0 and very low T loses ~1e-16/T^4 relative here; the paper path does not.
 from __future__ import annotations
 
 import functools
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
-from jaxmi import texture
+from jaxmi import integrals, texture
 from jaxmi.config import Config
 from jaxmi.generator import coupling_matrices
 from jaxmi.impurity import bloch_maps, frame_maps
-from jaxmi.integrals import Coefficients, closed_form_windows, occupations
+from jaxmi.integrals import (
+    Coefficients,
+    closed_form_windows,
+    occupations,
+    pair_from_exp,
+    polarization_factor,
+)
 from jaxmi.model import Model, exchange_tensor
 from jaxmi.observables import Observables
-from jaxmi.quadrature import composite, window_breaks
+from jaxmi.quadrature import composite, gauss_legendre, window_breaks
+from jaxmi.strategy import Strategy, choose
 
 
 def _with_break(breaks: Array, at: Array) -> Array:
@@ -70,11 +82,12 @@ def tail_breaks(T: Array, config: Config) -> Array:
     return config.tail_cutoff * T * jnp.asarray(k)
 
 
-def real_line_pieces(T: Array, V: Array, mu0: Array, config: Config):
+def real_line_pieces(T: Array, V: Array, mu0: Array, config: Config, tails: bool = True):
     """Nodes and weights of the three pieces of the real line, each with a break at eps = 0.
 
     Returns:
         ((eps, w) of the left tail, of the window segment, of the right tail); real arrays.
+        Without ``tails``: ((eps, w) of the window segment,).
         The window segment is [mu0 - h, mu0 + h] with h = |V|/2; at T = 0 the nodes move with
         V and mu0 (the Fermi edges are steps: the Leibniz terms of d/dV and d/dmu0 come from
         the moving nodes), at T > 0 they are held out of the gradient (the integral does not
@@ -88,7 +101,7 @@ def real_line_pieces(T: Array, V: Array, mu0: Array, config: Config):
     left = (mu0 - h) - t[::-1]
     right = (mu0 + h) + t
     pieces = []
-    for breaks in (left, seg, right):
+    for breaks in (left, seg, right) if tails else (seg,):
         breaks = _with_break(breaks, jnp.zeros(()))
         x, w = composite(breaks, config.order)
         held = T > 0
@@ -104,36 +117,242 @@ def _fermi_windows(eps: Array, T: Array, V: Array, mu0: Array) -> Array:
     return jnp.stack([fr * hr + fl * hl, fr * hl, fl * hr])
 
 
-def coefficients(T: Array, V: Array, model: Model, config: Config = Config()) -> Coefficients:
-    """The 15 numbers of one (T, V) pair for a model (scalars T, V in vF*k0; T >= 0)."""
+class Piece(NamedTuple):
+    """One piece of an integration path: E_n += sum_k weights_k W(eps_k) u_n(eps_k).
+
+    Attributes:
+        name: "window", "left tail", "right tail", "link", "left ray" or "right ray".
+        eps: nodes, shape (panels * order,), real on the real axis, complex on a ray.
+        weights: quadrature weights times d eps / dt, same shape (complex on a ray).
+        panels: the number of Gauss-Legendre panels (quadrature.composite) of the piece.
+        side: +1 where theta continues as (eps/s)^p (right of the Dirac point), -1 where it
+            continues as (-eps/s)^p, 0 on the real axis (theta = the texture itself).
+        start: a ray's start c (real; None on the real axis).
+        decay: on a ray, exp(-side (eps - c) / T) at the nodes: it depends on neither T nor V
+            (t / T is a fixed table), so the Fermi factors need no exponential per node.
+    """
+
+    name: str
+    eps: Array
+    weights: Array
+    panels: int
+    side: int
+    start: Array | None = None
+    decay: Array | None = None
+
+
+def real_axis_path(T: Array, V: Array, mu0: Array, config: Config) -> list[Piece]:
+    """:func:`real_line_pieces` as a list of :class:`Piece` (the "real-axis" strategy)."""
+    names = ("left tail", "window", "right tail")
+    panels = (config.family_tail_panels, 2 * config.family_window_panels, config.family_tail_panels)
+    pieces = real_line_pieces(T, V, mu0, config)
+    return [Piece(n, x, w, p + 1, 0) for n, (x, w), p in zip(names, pieces, panels, strict=True)]
+
+
+#: Extra link panels at the Dirac end, halving toward it (|eps|^p has a kink there: Gauss-Legendre
+#: converges only algebraically at a panel end with |eps|^p, so the last panels are made short).
+LINK_EXTRA = 3
+
+
+def link_fractions(config: Config) -> np.ndarray:
+    """Panel ends of the link as fractions of its length from the Fermi edge: uniform, the last
+    uniform panel split in halves toward the Dirac end. Shape (contour_link_panels + 4,)."""
+    n = config.contour_link_panels
+    last = (n - 1 + 1.0 - 2.0 ** -np.arange(1, LINK_EXTRA + 1)) / n
+    return np.concatenate([np.arange(n) / n, last, [1.0]])
+
+
+#: Extra ray panels at the start, each a quarter of the next: a ray that starts at the Dirac
+#: point sees theta ~ t^p there (algebraic convergence at a panel end, as on the link).
+RAY_EXTRA = 3
+
+
+def ray_fractions(panels: int) -> np.ndarray:
+    """Panel ends of a ray as fractions of its length: 0, then RAY_EXTRA panels shrinking by 4
+    toward the start below the first of ``panels`` doubling ones, 2^(k - panels), k = 1..panels.
+    Shape (panels + RAY_EXTRA + 1,)."""
+    first = 2.0 ** (1 - panels)
+    extra = first * 4.0 ** -np.arange(RAY_EXTRA, 0, -1)
+    return np.concatenate([[0.0], extra, 2.0 ** (np.arange(1, panels + 1) - panels)])
+
+
+def ray_angle(exponent: Array) -> Array:
+    """The rays' angle to the real axis, pi / (2 max(p, 2)) (held out of the gradient).
+
+    For theta = (z/s)^p, |exp(i n theta)| decays where 0 < arg z < pi/p. On a ray
+    z = c + t e^(i phi) (c >= 0) arg z stays in [0, phi), and
+    d Im(theta)/dt = |theta'| sin((p - 1) arg z + phi) >= 0 since (p - 1) arg z + phi lies in
+    [min(phi, p phi), max(phi, p phi)], inside (0, pi/2]: the kernel never grows along the ray.
+    Capped at 45 degrees (p < 2), where the Fermi tails' decay,
+    Re(eps) - mu ~ t cos(phi), would slow down.
+    """
+    p = jax.lax.stop_gradient(jnp.asarray(exponent, dtype=float))
+    return np.pi / (2.0 * jnp.maximum(p, 2.0))
+
+
+def power_law_path(T: Array, V: Array, mu0: Array, exponent: Array, config: Config) -> list[Piece]:
+    """The pole-free path of the "power-law-contour" strategy (theta = (|eps|/s)^p, any mu0).
+
+    With lo, hi = mu0 -+ |V|/2 the outer Fermi edges (the Fermi poles lie on Re eps = lo, hi,
+    at pi T (2m + 1) off the axis):
+
+    * window [lo, hi] on the real axis (:func:`real_line_pieces`'s, graded toward both edges,
+      with a break at the Dirac point);
+    * link: where the Dirac point lies in a tail (lo > 0: [max(0, lo - cutoff T), lo];
+      hi < 0: [hi, min(0, hi + cutoff T)]), that stretch on the real axis, in
+      ``contour_link_panels`` uniform panels (empty otherwise; the Dirac point is a branch point
+      of theta's continuation, so no ray can start on the wrong side of it);
+    * right ray c + t e^(i phi), c = max(hi, 0), where theta continues as (eps/s)^p, and left ray
+      c' - t e^(i phi), c' = min(lo, 0), where it continues as (-eps/s)^p (lower half plane),
+      t in [0, L], L = cutoff T / cos(phi): Re(eps) moves cutoff T away from the start. Panels
+      double in length from the start (``contour_ray_panels``). A ray whose link was cut
+      before the Dirac point (the tail ends first) has zero weight.
+
+    The regions swept between the real tails and the rays have Re(eps) >= hi (<= lo): no pole;
+    there exp(i n theta) and the Fermi windows are analytic and bounded, and both decay along
+    the rays (:func:`ray_angle`), so the integral equals the real-axis one up to the truncation
+    exp(-cutoff). Nodes are held out of the gradient at T > 0 (the value does not depend on the
+    path); at T = 0 the links and rays have zero length and the window's nodes move with V and
+    mu0 (the Leibniz terms of the steps).
+    """
+    cutoff = config.tail_cutoff
+    pieces = real_line_pieces(T, V, mu0, config, tails=False)
+    window = Piece("window", *pieces[0], 2 * config.family_window_panels + 1, 0)
+    held = jax.lax.stop_gradient
+    h = held(0.5 * jnp.abs(V))
+    lo, hi, Tc = held(mu0) - h, held(mu0) + h, held(T) * cutoff
+    # The link: at most one tail holds the Dirac point.
+    left_in, right_in = lo > 0, hi < 0
+    reach = jnp.clip(jnp.where(left_in, lo, jnp.where(right_in, -hi, 0.0)), 0.0, Tc)
+    edge = jnp.where(left_in, lo, hi)
+    toward = jnp.where(left_in, -1.0, 1.0)
+    x, w = composite(edge + toward * reach * jnp.asarray(link_fractions(config)), config.order)
+    link = Piece("link", x, jnp.abs(w), config.contour_link_panels + LINK_EXTRA, 0)
+    # The rays.
+    phi = ray_angle(exponent)
+    direction = jnp.exp(1j * phi)
+    n = config.contour_ray_panels
+    length = Tc / jnp.cos(phi)
+    unit = ray_fractions(n)
+    t, wt = composite(length * jnp.asarray(unit), config.order)
+    # (eps - c) / T = side * cutoff * u e^(i phi) / cos(phi) at the unit-ray nodes u.
+    u = (unit[:-1, None] + np.diff(unit)[:, None] * gauss_legendre(config.order)[0]).ravel()
+    decay = jnp.exp(-cutoff * u * (1.0 + 1j * jnp.tan(phi)))
+    right_ok = (hi >= 0) | (-hi <= Tc)
+    left_ok = (lo <= 0) | (lo <= Tc)
+    right = Piece(
+        "right ray",
+        jnp.maximum(hi, 0.0) + direction * t,
+        jnp.where(right_ok, direction * wt, 0.0),
+        n + RAY_EXTRA,
+        1,
+        jnp.maximum(hi, 0.0),
+        decay,
+    )
+    left = Piece(
+        "left ray",
+        jnp.minimum(lo, 0.0) - direction * t,
+        jnp.where(left_ok, direction * wt, 0.0),
+        n + RAY_EXTRA,
+        -1,
+        jnp.minimum(lo, 0.0),
+        decay,
+    )
+    return [left, window, link, right]
+
+
+def _continued_power(eps: Array, side: int, scale: Array, exponent: Array) -> Array:
+    """theta continued off the real axis: (side * eps / scale)^p, principal branch."""
+    return jnp.exp(exponent * jnp.log(side * eps / scale))
+
+
+def _ray_moments(piece: Piece, T: Array, V: Array, mu0: Array, texture) -> tuple[Array, Array]:
+    """E_2, E_4 of the windows [d, RL, LR] along a ray (complex nodes and weights).
+
+    Both Fermi edges lie behind the ray's start c (Re(side (eps - mu)) >= 0), so with
+    y = side (eps - mu) / T the pair (f, 1 - f) comes from exp(-y) = exp(-side (c - mu) / T) times
+    the ray's T- and V-free table (:func:`jaxmi.integrals.pair_from_exp`; the left ray swaps
+    the pair, f(-y) = 1 - f(y)); y carries the tangents.
+    """
+    t_safe = jnp.where(T > 0, T, 1.0)
+    side = piece.side
+    pairs = []
+    for mu in (mu0 + 0.5 * V, mu0 - 0.5 * V):  # R, L
+        y = side * (piece.eps - mu) / t_safe
+        scale = jnp.exp(-jnp.maximum(side * (piece.start - mu), 0.0) / t_safe)
+        f, h = pair_from_exp(y, scale * piece.decay)
+        pairs.append((f, h) if side > 0 else (h, f))
+    (fr, hr), (fl, hl) = pairs
+    win = jnp.stack([fr * hr + fl * hl, fr * hl, fl * hr]) * piece.weights[None, :]
+    win = jnp.where(T > 0, win, 0.0)  # T = 0: the rays have zero length
+    eps = jnp.where(T > 0, piece.eps, side * 1.0)  # finite tangents where the weight is 0
+    u2 = jnp.expm1(2j * _continued_power(eps, side, texture.scale, texture.exponent))
+    return _complex_matvec(win, u2), _complex_matvec(win, u2 * (u2 + 2.0))
+
+
+def _complex_matvec(a: Array, x: Array) -> Array:
+    """a @ x for complex a (m, n) and x (n,) as four real matrix-vector products: a complex
+    product's summation order on XLA:CPU depends on the batch size (a point's last bits would
+    depend on its batch; tests/test_devices.py), these do not (as texture.real_moments)."""
+    ar, ai, xr, xi = jnp.real(a), jnp.imag(a), jnp.real(x), jnp.imag(x)
+    return (ar @ xr - ai @ xi) + 1j * (ar @ xi + ai @ xr)
+
+
+def _real_moments(piece: Piece, T, V, mu0, theta, window: bool) -> tuple[Array, Array]:
+    """E_2, E_4 of the windows along a real piece; at T = 0 the windows are steps (1 for RL at
+    V >= 0, else LR, inside the bias window; 0 outside)."""
+    eps = piece.eps
+    if window:
+        pos = (V >= 0).astype(float)
+        step = jnp.stack([jnp.zeros_like(eps), pos + 0 * eps, (1.0 - pos) + 0 * eps])
+    else:
+        step = jnp.zeros((3, *eps.shape))
+    win = jnp.where(T > 0, _fermi_windows(eps, T, V, mu0), step) * piece.weights[None, :]
+    return texture.real_moments(win, theta(eps))
+
+
+def path(T: Array, V: Array, model: Model, config: Config, strategy: Strategy) -> list[Piece]:
+    """The pieces of the strategy's path (not for "paper-contour": jaxmi.integrals has its own)."""
+    mu0 = jnp.asarray(model.mu0, dtype=float)
+    if strategy.integration == "power-law-contour":
+        return power_law_path(T, V, mu0, model.texture.exponent, config)
+    return real_axis_path(T, V, mu0, config)
+
+
+def coefficients(
+    T: Array, V: Array, model: Model, config: Config = Config(), strategy: Strategy | None = None
+) -> Coefficients:
+    """The 15 numbers of one (T, V) pair for a model (scalars T, V in vF*k0; T >= 0), along
+    the path of ``strategy`` (default: :func:`jaxmi.strategy.choose`)."""
+    strategy = choose(model) if strategy is None else strategy
     T = jnp.asarray(T, dtype=float)
     V = jnp.asarray(V, dtype=float)
+    if strategy.integration == "paper-contour":
+        return integrals.coefficients(T, V, config=config)
     mu0 = jnp.asarray(model.mu0, dtype=float)
-    pieces = real_line_pieces(T, V, mu0, config)
     e2 = jnp.zeros(3, complex)
     e4 = jnp.zeros(3, complex)
-    for index, (eps, w) in enumerate(pieces):
-        if index == 1:  # the window segment: at T = 0 the windows are 1 (RL for V >= 0, else LR)
-            pos = (V >= 0).astype(float)
-            step = jnp.stack([jnp.zeros_like(eps), pos + 0 * eps, (1.0 - pos) + 0 * eps])
+    for piece in path(T, V, model, config, strategy):
+        if piece.side:
+            m2, m4 = _ray_moments(piece, T, V, mu0, model.texture)
         else:
-            step = jnp.zeros((3, *eps.shape))
-        win = jnp.where(T > 0, _fermi_windows(eps, T, V, mu0), step) * w[None, :]
-        m2, m4 = texture.real_moments(win, model.texture(eps))
+            m2, m4 = _real_moments(piece, T, V, mu0, model.texture, piece.name == "window")
         e2 = e2 + m2
         e4 = e4 + m4
     pos = (V >= 0).astype(float)
     w_step = jnp.stack([jnp.zeros_like(V), V * pos, -V * (1.0 - pos)])
     w = jnp.where(T > 0, closed_form_windows(T, V), w_step)
-    return Coefficients(V=V, w=w, E2=e2, E4=e4, pol=jnp.zeros_like(V))
+    return Coefficients(V=V, w=w, E2=e2, E4=e4, pol=polarization_factor(V, T))
 
 
-def rate_matrices(T: Array, V: Array, model: Model, config: Config = Config()):
+def rate_matrices(
+    T: Array, V: Array, model: Model, config: Config = Config(), strategy: Strategy | None = None
+):
     """(K, D): the 3x3 complex Hermitian matrices of Eqs. 10 and 12 for unit exchange.
 
     The rate matrix of a coupling tensor J is J K J^T, the current matrix J D J^T.
     """
-    k0, dk, d0, dd = coupling_matrices(coefficients(T, V, model, config))
+    k0, dk, d0, dd = coupling_matrices(coefficients(T, V, model, config, strategy))
     return k0 + dk, d0 + dd
 
 
@@ -289,11 +508,19 @@ def _observables(current, conductance, r, spin: float) -> Observables:
     return Observables(current, conductance, sp, rho)
 
 
-def point(J: Array, T: Array, V: Array, model: Model, config: Config = Config()) -> Observables:
-    """General path for one point: J (3,) or (3, 3) as model.exchange says; T, V scalars."""
+def point(
+    J: Array,
+    T: Array,
+    V: Array,
+    model: Model,
+    config: Config = Config(),
+    strategy: Strategy | None = None,
+) -> Observables:
+    """General path for one point: J (3,) or (3, 3) as model.exchange says; T, V scalars.
+    ``strategy``: the integration path (default :func:`jaxmi.strategy.choose`)."""
     Jt = exchange_tensor(J, model.exchange)
     rates, tangents = jax.jvp(
-        lambda v: rate_matrices(T, v, model, config), (V,), (jnp.ones_like(V),)
+        lambda v: rate_matrices(T, v, model, config, strategy), (V,), (jnp.ones_like(V),)
     )
     cur, dcur, r = current_and_slope(Jt, rates, tangents, T, V, model.spin, config.regularization)
     return _observables(cur, dcur, r, model.spin)
@@ -303,17 +530,36 @@ def point(J: Array, T: Array, V: Array, model: Model, config: Config = Config())
 BLOCK = 64
 
 
-@functools.partial(jax.jit, static_argnames="config")
-def points(J: Array, T: Array, V: Array, model: Model, config: Config = Config()) -> Observables:
+def _strategy(model: Model, strategy: Strategy | None) -> Strategy:
+    """The strategy to compile for: ``strategy``, else chosen from the model outside the jit
+    (its concrete values count; under a caller's transformation they are tracers)."""
+    return choose(model) if strategy is None else strategy
+
+
+@functools.partial(jax.jit, static_argnames=("config", "strategy"))
+def _points(J, T, V, model, config, strategy):
+    return jax.lax.map(lambda a: point(*a, model, config, strategy), (J, T, V), batch_size=BLOCK)
+
+
+def points(
+    J: Array,
+    T: Array,
+    V: Array,
+    model: Model,
+    config: Config = Config(),
+    strategy: Strategy | None = None,
+) -> Observables:
     """General path over a flat batch: J (n, 3) or (n, 3, 3), T (n,), V (n,)."""
-    return jax.lax.map(lambda a: point(*a, model, config), (J, T, V), batch_size=BLOCK)
+    return _points(J, T, V, model, config, _strategy(model, strategy))
 
 
-def _grid_r(J: Array, T: Array, V: Array, model: Model, config: Config):
+def _grid_r(J: Array, T: Array, V: Array, model: Model, config: Config, strategy: Strategy):
     """(current, conductance, r) of every J (nJ, ...) against every (T, V) pair (nP,)."""
 
     def pair(t, v):
-        return jax.jvp(lambda vv: rate_matrices(t, vv, model, config), (v,), (jnp.ones_like(v),))
+        return jax.jvp(
+            lambda vv: rate_matrices(t, vv, model, config, strategy), (v,), (jnp.ones_like(v),)
+        )
 
     (K, D), (dK, dD) = jax.vmap(pair)(T, V)
 
@@ -326,17 +572,39 @@ def _grid_r(J: Array, T: Array, V: Array, model: Model, config: Config):
     return jax.lax.map(lambda j: per_pair(j, K, D, dK, dD, T, V), J, batch_size=batch)
 
 
-@functools.partial(jax.jit, static_argnames="config")
-def grid_arrays(J: Array, T: Array, V: Array, model: Model, config: Config = Config()):
-    """Factorized general path without rho (what a sweep stores): J (nJ, 3[, 3]) against (T, V)
-    pairs (nP,) -> (current (nJ, nP), conductance (nJ, nP), spin (nJ, nP, 3)). The energy
-    integrals are computed once per pair; per J it is a 3x3 product and a (d^2-1) solve."""
-    cur, dcur, r = _grid_r(J, T, V, model, config)
+@functools.partial(jax.jit, static_argnames=("config", "strategy"))
+def _grid_arrays(J, T, V, model, config, strategy):
+    cur, dcur, r = _grid_r(J, T, V, model, config, strategy)
     return cur, dcur, r @ bloch_maps(model.spin).spin_r.T
 
 
-@functools.partial(jax.jit, static_argnames="config")
-def grid(J: Array, T: Array, V: Array, model: Model, config: Config = Config()) -> Observables:
-    """Factorized general path with all observables, leading shape (nJ, nP)."""
-    cur, dcur, r = _grid_r(J, T, V, model, config)
+def grid_arrays(
+    J: Array,
+    T: Array,
+    V: Array,
+    model: Model,
+    config: Config = Config(),
+    strategy: Strategy | None = None,
+):
+    """Factorized general path without rho (what a sweep stores): J (nJ, 3[, 3]) against (T, V)
+    pairs (nP,) -> (current (nJ, nP), conductance (nJ, nP), spin (nJ, nP, 3)). The energy
+    integrals are computed once per pair; per J it is a 3x3 product and a (d^2-1) solve."""
+    return _grid_arrays(J, T, V, model, config, _strategy(model, strategy))
+
+
+@functools.partial(jax.jit, static_argnames=("config", "strategy"))
+def _grid(J, T, V, model, config, strategy):
+    cur, dcur, r = _grid_r(J, T, V, model, config, strategy)
     return _observables(cur, dcur, r, model.spin)
+
+
+def grid(
+    J: Array,
+    T: Array,
+    V: Array,
+    model: Model,
+    config: Config = Config(),
+    strategy: Strategy | None = None,
+) -> Observables:
+    """Factorized general path with all observables, leading shape (nJ, nP)."""
+    return _grid(J, T, V, model, config, _strategy(model, strategy))

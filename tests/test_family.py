@@ -13,8 +13,11 @@ import jaxmi
 from jaxmi import analytic, family
 from jaxmi.config import Config
 from jaxmi.model import CustomTexture, Model, Polynomial, PowerLaw
+from jaxmi.strategy import Strategy
 
 SPINS = (0.5, 1.0, 1.5)
+#: The general path, forced (jaxmi.strategy.choose(Model()) is the paper path's).
+GENERAL = Strategy("power-law-contour", "spin-s")
 # Couplings and biases are 0 or at least 1e-100 in size: below that, products such as
 # J_j J_l V underflow, and the two paths lose them differently (hypothesis found J = V = 1e-125:
 # paper path 0, general path -J^2/2; and J ~ 1e-274, where J_j J_l is 0 on both).
@@ -32,15 +35,17 @@ def _scale(J) -> float:
 @settings(max_examples=40, deadline=None)
 @given(st.lists(coupling, min_size=3, max_size=3), temperature, bias)
 def test_reduces_to_the_paper_path(J, T, V):
-    # Diagonal J, mu0 = 0, theta = eps^2, S = 1/2 on the general path (real-axis quadrature,
-    # generic 3x3 Bloch solve, no closed-form texture-free part) against the paper path (contour,
-    # y-decoupled 2x2 solve on a closed-form free state). Tolerance 1e-13 of max(|G|, 1e-2 J^2):
-    # relative where the conductance is not an accidental cancellation of its O(J^2) terms; where
-    # it is (|Jx| ~ |Jy|, |G| << J^2) the general path's floor is ~1e-16 J^2 (measured 7e-14 at
-    # worst over 400 random points).
+    # Diagonal J, mu0 = 0, theta = eps^2, S = 1/2 on the general path (forced: the power-law
+    # contour over the whole line, generic 3x3 Bloch solve, no closed-form texture-free part)
+    # against the paper path (half-line contour, y-decoupled 2x2 solve on a closed-form free
+    # state). Tolerance 1e-13 of max(|G|, 1e-2 J^2): relative where the conductance is not an
+    # accidental cancellation of its O(J^2) terms; where it is (|Jx| ~ |Jy|, |G| << J^2) the
+    # general path's floor is ~1e-16 J^2 (measured 7e-14 at worst over 400 random points).
     J = np.array(J)
     paper = jaxmi.evaluate(J, T, V)
-    general = family.points(jnp.asarray(J)[None], jnp.array([T]), jnp.array([V]), Model())
+    general = family.points(
+        jnp.asarray(J)[None], jnp.array([T]), jnp.array([V]), Model(), Config(), GENERAL
+    )
     floor = 1e-2 * _scale(J) + 1e-300
     for name in ("conductance", "current"):
         a, b = float(getattr(general, name)[0]), float(getattr(paper, name))

@@ -51,17 +51,19 @@ def _quick(p) -> bool:
     ids=lambda p: f"S={p['S']},T={p['T']:.3g},V={p['V']:.3g},mu0={p['mu0']:.2g}",
 )
 def test_engine_matches_family_reference(p):
-    # rtol 1e-8 (issue 9) on conductance and current. Absolute floors where the exact value is 0
-    # (current at V = 0) or a cancellation of O(S(S+1) J^2 max(T, |V|)) terms: 1e-12 of that
-    # scale. Spin and rho: 1e-10 absolute (both are O(1)).
+    # Issue 9 asks rtol 1e-8; measured (power laws on the power-law contour, the polynomial on
+    # the real axis) 4.2e-14 on the conductance, 8.8e-15 on the current (relative, or of the
+    # floor), 7.5e-16 on spin and rho: within the reference's own accuracy (<= 5e-14). Held at
+    # ~10x: rtol 5e-13; absolute floors where the exact value is 0 (current at V = 0) or a
+    # cancellation of O(S(S+1) J^2 max(T, |V|)) terms: 1e-14 of that scale; spin, rho 1e-14.
     model = Model(spin=p["S"], exchange="tensor", mu0=p["mu0"], texture=_texture(p["texture"]))
     # Above T = 0.3 (outside the default's validated domain) with the panels validated to 0.5.
     config = jaxmi.Config(family_tail_panels=48 if p["T"] > 0.3 else 32)
     out = jaxmi.evaluate(np.array(p["J"]), p["T"], p["V"], model=model, config=config)
     scale = p["S"] * (p["S"] + 1) * float(np.sum(np.square(p["J"]))) * max(p["T"], abs(p["V"]))
-    assert float(out.conductance) == pytest.approx(p["conductance"], rel=1e-8)
-    assert float(out.current) == pytest.approx(p["current"], rel=1e-8, abs=1e-12 * scale)
-    np.testing.assert_allclose(np.asarray(out.spin), p["spin"], atol=1e-10)
+    assert float(out.conductance) == pytest.approx(p["conductance"], rel=5e-13)
+    assert float(out.current) == pytest.approx(p["current"], rel=1e-13, abs=1e-14 * scale)
+    np.testing.assert_allclose(np.asarray(out.spin), p["spin"], atol=1e-14)
     rho = np.array(p["rho"])
     rho = rho[..., 0] + 1j * rho[..., 1]
-    np.testing.assert_allclose(np.asarray(out.density_matrix), rho, atol=1e-10)
+    np.testing.assert_allclose(np.asarray(out.density_matrix), rho, atol=1e-14)

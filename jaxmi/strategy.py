@@ -1,0 +1,112 @@
+"""The one place that decides how a model is evaluated: which energy-integration path and which
+stationary solve (JAX-free: importable where no computation runs, e.g. a sweep's planning).
+
+Integration paths (all give the same 15 numbers per (T, V), :class:`jaxmi.integrals.Coefficients`):
+
+* ``"paper-contour"``: theta = eps^2 and mu0 = 0 (any spin, any exchange): the integrands are
+  even, the half line is integrated along the pole-free contour of jaxmi.quadrature (real bias
+  window, then a 45-degree ray with table Fermi factors): jaxmi.integrals.coefficients.
+* ``"power-law-contour"``: any :class:`jaxmi.model.PowerLaw` and any mu0: the real window
+  [mu0 - |V|/2, mu0 + |V|/2], then from each outer Fermi edge a ray into the sector where
+  exp(i n theta) decays (jaxmi.family.power_law_pieces); a real link to the Dirac point where it
+  lies in a tail.
+* ``"real-axis"``: :class:`jaxmi.model.Polynomial` and :class:`jaxmi.model.CustomTexture` (a
+  polynomial's sector is set by its leading term only asymptotically; a user function need not
+  be analytic): the real line, window plus two uniformly paneled tails
+  (jaxmi.family.real_line_pieces).
+
+Solvers: ``"spin-half-2x2"`` (spin 1/2 and a diagonal exchange: the y component decouples and
+the texture-free state is in closed form; jaxmi.observables.combine) and ``"spin-s"`` (any spin,
+any exchange tensor: the (d^2 - 1)-dimensional Bloch solve of jaxmi.family.solve).
+
+The choice reads values only where they are concrete: under a JAX transformation (a fit that
+frees mu0 or a texture parameter) the leaves are tracers and the general strategy of the
+texture's kind is taken, which is exact for every value.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+INTEGRATIONS = ("paper-contour", "power-law-contour", "real-axis")
+SOLVERS = ("spin-half-2x2", "spin-s")
+
+#: The Config fields each integration path reads.
+INTEGRATION_OPTIONS = {
+    "paper-contour": ("order", "window_panels", "tail_panels", "tail_cutoff"),
+    "power-law-contour": (
+        "order",
+        "family_window_panels",
+        "contour_link_panels",
+        "contour_ray_panels",
+        "tail_cutoff",
+    ),
+    "real-axis": ("order", "family_window_panels", "family_tail_panels", "tail_cutoff"),
+}
+#: The Config fields each solver reads.
+SOLVER_OPTIONS = {"spin-half-2x2": ("regularization",), "spin-s": ("regularization",)}
+
+
+@dataclasses.dataclass(frozen=True)
+class Strategy:
+    """How one model is evaluated (hashable: a static argument of ``jax.jit``).
+
+    Attributes:
+        integration: one of INTEGRATIONS (module docstring).
+        solver: one of SOLVERS.
+        options: names of the jaxmi.config.Config fields this strategy reads (a Config that
+            differs only elsewhere gives the same numbers).
+    """
+
+    integration: str
+    solver: str
+    options: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.integration not in INTEGRATIONS:
+            raise ValueError(f"integration must be one of {INTEGRATIONS}, got {self.integration!r}")
+        if self.solver not in SOLVERS:
+            raise ValueError(f"solver must be one of {SOLVERS}, got {self.solver!r}")
+        if not self.options:
+            names = INTEGRATION_OPTIONS[self.integration] + SOLVER_OPTIONS[self.solver]
+            object.__setattr__(self, "options", tuple(dict.fromkeys(names)))
+
+
+def _concrete(x) -> float | None:
+    """x as a float where it is a concrete scalar, else None (a tracer, an array, a pytree)."""
+    try:
+        value = float(x)
+    except Exception:  # a JAX tracer raises one of several error types
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _texture_kind(texture) -> str:
+    name = type(texture).__name__
+    return {"PowerLaw": "power_law", "Polynomial": "polynomial"}.get(name, "custom")
+
+
+def is_paper_texture(model) -> bool:
+    """theta = eps^2 and mu0 = 0 with concrete values: the integrals are the paper path's."""
+    tex = model.texture
+    return (
+        _texture_kind(tex) == "power_law"
+        and _concrete(model.mu0) == 0.0
+        and _concrete(tex.scale) == 1.0
+        and _concrete(tex.exponent) == 2.0
+    )
+
+
+def choose(model) -> Strategy:
+    """The strategy for a jaxmi.model.Model (its spin, exchange, texture kind and, where
+    concrete, mu0 and the texture's parameters). ``choose(Model())`` is the paper path:
+    ``Strategy("paper-contour", "spin-half-2x2")``."""
+    if is_paper_texture(model):
+        integration = "paper-contour"
+    elif _texture_kind(model.texture) == "power_law":
+        integration = "power-law-contour"
+    else:
+        integration = "real-axis"
+    half = model.spin == 0.5 and model.exchange == "diagonal"
+    return Strategy(integration, "spin-half-2x2" if half else "spin-s")
