@@ -23,6 +23,7 @@ from jaxmi.devices import split_over_devices
 from jaxmi.errors import AccuracyWarning, DomainError, PrecisionError
 from jaxmi.model import Model
 from jaxmi.observables import Observables
+from jaxmi.strategy import PAPER, Strategy, choose
 
 
 def _is_concrete(x) -> bool:
@@ -52,7 +53,7 @@ def check_precision() -> None:
 
 
 def _check_values(
-    J: Array, T: Array, V: Array, model: Model | None = None, config: Config = Config()
+    J: Array, T: Array, V: Array, model: Model, strategy: Strategy, config: Config = Config()
 ) -> None:
     for name, x in (("J", J), ("T", T), ("V", V)):
         if _is_concrete(x):
@@ -67,14 +68,17 @@ def _check_values(
             raise DomainError(f"T must be >= 0 (units of vF*k0), got {t[idx]} at index {idx}")
     if _is_concrete(T) and _is_concrete(V):
         t, v = np.broadcast_arrays(np.asarray(T), np.asarray(V))
-        t_max = _config.T_MAX if model is None else _config.family_t_max(config)
+        paper = strategy == PAPER
+        t_max = _config.T_MAX if paper else _config.family_t_max(config)
         mu0 = None
-        if model is not None:
+        if not paper:
             mu0 = np.abs(np.asarray(model.mu0)) if _is_concrete(model.mu0) else 0.0
         outside = _config.outside_domain(t, v, t_max=t_max, mu0=mu0)
         if outside.any():
             warnings.warn(
-                _config.domain_warning(int(outside.sum()), t_max, family=model is not None),
+                _config.domain_warning(
+                    int(outside.sum()), t_max, family=not paper, options=strategy.options
+                ),
                 AccuracyWarning,
                 stacklevel=4,
             )
@@ -89,18 +93,22 @@ def _over_devices(fn, batch: tuple, block: int, shared: tuple = ()):
     return fn(*batch, *shared)
 
 
-def _model(model: Model | None) -> Model | None:
-    """None for the paper's model (its own fast path), else the checked model."""
+def _model(model: Model | None, config: Config) -> tuple[Model, Strategy]:
+    """The checked model (None: the paper's, ``Model()``) and its strategy, chosen here from its
+    concrete values (jaxmi.strategy.choose, outside any jit); ``config`` is refused where it
+    sets an option that strategy does not read."""
     if model is None:
-        return None
+        model = Model()
     if not isinstance(model, Model):
         raise DomainError(f"model must be a jaxmi.Model, got {type(model).__name__}")
     model.check()
-    return None if model.is_paper() else model
+    strategy = choose(model)
+    _config.check_options(config, strategy.options, strategy.describe())
+    return model, strategy
 
 
-def _j_tail(model: Model | None) -> tuple[int, ...]:
-    return (3, 3) if model is not None and model.exchange == "tensor" else (3,)
+def _j_tail(model: Model) -> tuple[int, ...]:
+    return (3, 3) if model.exchange == "tensor" else (3,)
 
 
 def _check_j_shape(J: Array, tail: tuple[int, ...], lead: str = "...") -> None:
@@ -112,7 +120,7 @@ def _check_j_shape(J: Array, tail: tuple[int, ...], lead: str = "...") -> None:
 
 
 def _prepare(
-    J: ArrayLike, T: ArrayLike, V: ArrayLike, model: Model | None, config: Config
+    J: ArrayLike, T: ArrayLike, V: ArrayLike, model: Model, strategy: Strategy, config: Config
 ) -> tuple[Array, Array, Array, tuple]:
     check_precision()
     J, T, V = _as_real("J", J), _as_real("T", T), _as_real("V", V)
@@ -126,7 +134,7 @@ def _prepare(
             f"J (..., {', '.join(map(str, tail))}), T and V must broadcast: got J{J.shape}, "
             f"T{T.shape}, V{V.shape}"
         ) from err
-    _check_values(J, T, V, model, config)
+    _check_values(J, T, V, model, strategy, config)
     n = int(np.prod(shape))
     J = jnp.broadcast_to(J, (*shape, *tail)).reshape(n, *tail)
     T = jnp.broadcast_to(T, shape).reshape(n)
@@ -134,15 +142,15 @@ def _prepare(
     return J, T, V, shape
 
 
-@functools.partial(jax.jit, static_argnames=("config", "fields"))
-def _direct(J: Array, T: Array, V: Array, model: Model | None, config: Config, fields) -> dict:
+@functools.partial(jax.jit, static_argnames=("config", "fields", "strategy"))
+def _direct(J: Array, T: Array, V: Array, model: Model, config: Config, fields, strategy) -> dict:
     # Only the fields asked for leave the program: XLA then drops the rest (the conductance
     # alone runs ~1.3x faster than all four observables on one CPU device, with the same bits;
     # spin alone would differ from evaluate's in the last bits, so spin and rho come from all).
-    if model is None:
+    if strategy == PAPER:
         out = observables.points(J, T, V, config)
     else:
-        out = family.points(J, T, V, model, config)
+        out = family.points(J, T, V, model, config, strategy)
     return {f: getattr(out, f) for f in fields}
 
 
@@ -156,12 +164,12 @@ def _fields(
 ) -> dict:
     """The observables ``fields`` of the direct path, broadcast shapes (see :func:`evaluate`)."""
     config = _config.check_config(config)
-    model = _model(model)
-    J, T, V, shape = _prepare(J, T, V, model, config)
+    model, strategy = _model(model, config)
+    J, T, V, shape = _prepare(J, T, V, model, strategy, config)
     out = _over_devices(
-        lambda j, t, v, m: _direct(j, t, v, m, config, fields),
+        lambda j, t, v, m: _direct(j, t, v, m, config, fields, strategy),
         (J, T, V),
-        observables.DIRECT_BLOCK if model is None else family.BLOCK,
+        observables.DIRECT_BLOCK if strategy == PAPER else family.BLOCK,
         (model,),
     )
     return {f: x.reshape(*shape, *x.shape[1:]) for f, x in out.items()}
@@ -286,7 +294,7 @@ def evaluate_grid(
     """
     check_precision()
     config = _config.check_config(config)
-    model = _model(model)
+    model, strategy = _model(model, config)
     J, T, V = _as_real("J", J), _as_real("T", T), _as_real("V", V)
     tail = _j_tail(model)
     _check_j_shape(J, tail, "nJ")
@@ -294,7 +302,7 @@ def evaluate_grid(
         raise DomainError(f"J must have shape (nJ, {', '.join(map(str, tail))}), got {J.shape}")
     if T.ndim != 1 or T.shape != V.shape:
         raise DomainError(f"T and V must both have shape (nP,), got T{T.shape}, V{V.shape}")
-    _check_values(J, T, V, model, config)
-    if model is None:
+    _check_values(J, T, V, model, strategy, config)
+    if strategy == PAPER:
         return observables.grid(J, T, V, config)
-    return family.grid(J, T, V, model, config)
+    return family.grid(J, T, V, model, config, strategy)

@@ -41,15 +41,18 @@ def outside_domain(T, V, *, t_max: float, mu0=None):
     return outside
 
 
-def domain_warning(n_outside: int, t_max: float, *, family: bool) -> str:
+def domain_warning(
+    n_outside: int, t_max: float, *, family: bool, options: tuple[str, ...] = ()
+) -> str:
     """The AccuracyWarning text for ``n_outside`` points outside the validated domain (the API
-    and sweeps say the same)."""
+    and sweeps say the same); ``options``: the Config fields the model's strategy reads (only
+    those are suggested)."""
     return (
         f"{n_outside} point(s) outside the validated domain T <= {t_max},"
         f" |V| <= {V_MAX}, |V|/2T <= {U_MAX} (or T = 0)"
         f"{f', |mu0| <= {FAMILY_MU0_MAX}' if family else ''}: the default "
         "quadrature is not checked there; raise Config(order=...) "
-        f"{'or Config(family_tail_panels=...) ' if family else ''}"
+        f"{'or Config(family_tail_panels=...) ' if 'family_tail_panels' in options else ''}"
         "and compare (docs/accuracy.md)"
     )
 

@@ -72,6 +72,14 @@ class Strategy:
             names = INTEGRATION_OPTIONS[self.integration] + SOLVER_OPTIONS[self.solver]
             object.__setattr__(self, "options", tuple(dict.fromkeys(names)))
 
+    def describe(self) -> str:
+        """E.g. "power-law-contour / spin-s" (for messages)."""
+        return f"{self.integration} / {self.solver}"
+
+
+#: The paper's model: its even contour and its cancellation-free 2x2 solve (jaxmi.observables).
+PAPER = Strategy("paper-contour", "spin-half-2x2")
+
 
 def _concrete(x) -> float | None:
     """x as a float where it is a concrete scalar, else None (a tracer, an array, a pytree)."""

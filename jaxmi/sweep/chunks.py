@@ -34,9 +34,11 @@ from jaxmi.sweep.spec import Spec
 
 
 def config_for(spec: Spec) -> Config:
-    """The quadrature options of a sweep: the spec's order; on the general path 48 tail panels
-    when T goes above 0.3 (validated to T = 0.5, docs/accuracy.md)."""
-    if spec.paper_path or max(spec.T.ends) <= FAMILY_T_MAX:
+    """The quadrature options of a sweep: the spec's order; on the real axis (a polynomial
+    texture, jaxmi.strategy) 48 tail panels when T goes above 0.3 (validated to T = 0.5,
+    docs/accuracy.md). A power law runs on its contour, which has no real-axis tails."""
+    real_axis = not spec.paper_path and spec.model.texture == "polynomial"
+    if not real_axis or max(spec.T.ends) <= FAMILY_T_MAX:
         return Config(order=spec.order)
     return Config(order=spec.order, family_tail_panels=FAMILY_FINE_TAIL_PANELS)
 
