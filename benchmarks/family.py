@@ -178,9 +178,12 @@ def model_args(model) -> tuple:
     return () if model is None else (model,)
 
 
-def nodes_per_pair() -> int:
-    pieces = family.real_line_pieces(jnp.asarray(0.1), jnp.asarray(0.5), jnp.asarray(MU0), CFG)
-    return int(sum(x.shape[0] for x, _ in pieces))
+def nodes_per_pair() -> tuple[int, int]:
+    """Nodes per (T, V) pair of the power-law contour and of the real axis (custom textures)."""
+    T, V, mu0 = jnp.asarray(0.1), jnp.asarray(0.5), jnp.asarray(MU0)
+    contour = family.power_law_path(T, V, mu0, jnp.asarray(2.0), CFG)
+    real = family.real_axis_path(T, V, mu0, CFG)
+    return tuple(int(sum(p.eps.shape[0] for p in path)) for path in (contour, real))
 
 
 def rel_errors(g, ref, T=None, V=None) -> dict:
@@ -355,8 +358,9 @@ def markdown(res: dict) -> str:
         f"({m['cpu_model']}); load average {m['load_before']:.2f} before, "
         f"{m['load_after']:.2f} after (the machine was shared; medians of {m['rounds']} "
         f"round-robin rounds after compilation). Code: {m['git']}. Default `Config()`: "
-        f"{m['nodes_paper']} nodes per (T, V) pair on the paper path, {m['nodes_general']} on "
-        "the general path. T in [0.01, 0.3], |V| <= 2, J entries in [-0.5, 0.5].",
+        f"{m['nodes_paper']} nodes per (T, V) pair on the paper path, {m['nodes_general'][0]} on "
+        f"the general path's power-law contour, {m['nodes_general'][1]} on its real axis (the "
+        "custom textures). T in [0.01, 0.3], |V| <= 2, J entries in [-0.5, 0.5].",
         "",
         "### Direct path (points/s)",
         "",
@@ -422,7 +426,7 @@ def markdown(res: dict) -> str:
         "|---|---|---|---|",
         f"| one (T, V) pair's integrals + d/dV, paper path ({m['nodes_paper']} nodes) | "
         f"{pp['flops']:.3g} | {pp['transcendentals']:.0f} | {pp['bytes']:.3g} |",
-        f"| one (T, V) pair's rate matrices + d/dV, general path ({m['nodes_general']} nodes) | "
+        f"| one (T, V) pair's rate matrices + d/dV, general path ({m['nodes_general'][0]} nodes) | "
         f"{pg['flops']:.3g} | {pg['transcendentals']:.0f} | {pg['bytes']:.3g} |",
     ]
     for S, r in c["solve"].items():

@@ -59,6 +59,7 @@ from jaxmi.config import Config
 from jaxmi.domain import TEXTURES
 from jaxmi.errors import FitError, FitWarning, JaxmiError, StoreError
 from jaxmi.model import Model, Polynomial, PowerLaw
+from jaxmi.strategy import PAPER, choose_for
 
 #: Parameter names (``J`` is the isotropic alternative to ``Jx, Jy, Jz``).
 PARAMETERS = ("Jx", "Jy", "Jz", "J", "E0_meV", "n", "offset")
@@ -197,16 +198,12 @@ def family_parameters(model: Model | None = None) -> tuple[str, ...]:
 
 
 def _is_paper(fam: _Family, values: Mapping[str, float], free: Sequence[str]) -> bool:
-    """True when the fitted model is the paper's: spin 1/2, power law (1, 2), mu0 = 0, and none
-    of these free (the fast path, exactly as without the model family)."""
-    return (
-        fam.spin == 0.5
-        and fam.texture == "power_law"
-        and not set(fam.names) & set(free)
-        and values[MU0] == 0.0
-        and values["texture_scale"] == 1.0
-        and values["texture_exponent"] == 2.0
-    )
+    """True when the fitted model is the paper's with none of its parameters free (the fast
+    path, exactly as without the model family): jaxmi.strategy.choose_for decides."""
+    if set(fam.names) & set(free):
+        return False
+    mu0, scale, exponent = (values.get(n) for n in (MU0, *POWER_LAW_PARAMETERS))
+    return choose_for(fam.spin, "diagonal", fam.texture, mu0, scale, exponent) == PAPER
 
 
 # ----------------------------------------------------------------------------------------------

@@ -170,19 +170,11 @@ class Model:
         return int(round(2 * self.spin)) + 1
 
     def is_paper(self) -> bool:
-        """True when this is the paper's model with concrete parameters (the fast path applies)."""
-        tex = self.texture
-        try:
-            return (
-                self.spin == 0.5
-                and self.exchange == "diagonal"
-                and float(self.mu0) == 0.0
-                and isinstance(tex, PowerLaw)
-                and float(tex.scale) == 1.0
-                and float(tex.exponent) == 2.0
-            )
-        except (TypeError, jax.errors.ConcretizationTypeError):
-            return False
+        """True when this is the paper's model with concrete parameters (its fast path applies):
+        the decision of :func:`jaxmi.strategy.choose`, made there only."""
+        from jaxmi.strategy import PAPER, choose
+
+        return choose(self) == PAPER
 
     def describe(self) -> dict:
         """A JSON-able description (what sweep files and fit reports record)."""

@@ -95,26 +95,30 @@ def _texture_kind(texture) -> str:
     return {"PowerLaw": "power_law", "Polynomial": "polynomial"}.get(name, "custom")
 
 
-def is_paper_texture(model) -> bool:
-    """theta = eps^2 and mu0 = 0 with concrete values: the integrals are the paper path's."""
-    tex = model.texture
-    return (
-        _texture_kind(tex) == "power_law"
-        and _concrete(model.mu0) == 0.0
-        and _concrete(tex.scale) == 1.0
-        and _concrete(tex.exponent) == 2.0
-    )
+def choose_for(spin, exchange: str, kind: str, mu0=None, scale=None, exponent=None) -> Strategy:
+    """The decision itself, from plain values: impurity spin, exchange form ("diagonal" or
+    "tensor"), texture kind ("power_law", "polynomial", "custom") and, for the power law, mu0,
+    scale and exponent (None where not concrete: a tracer, a swept or a free parameter, which
+    takes the general strategy of the kind, exact for every value). A model (:func:`choose`),
+    a sweep spec's ``[model]`` and a fit's model all decide through this function."""
+    paper_texture = kind == "power_law" and (mu0, scale, exponent) == (0.0, 1.0, 2.0)
+    if paper_texture:
+        integration = "paper-contour"
+    elif kind == "power_law":
+        integration = "power-law-contour"
+    else:
+        integration = "real-axis"
+    half = spin == 0.5 and exchange == "diagonal"
+    return Strategy(integration, "spin-half-2x2" if half else "spin-s")
 
 
 def choose(model) -> Strategy:
     """The strategy for a jaxmi.model.Model (its spin, exchange, texture kind and, where
-    concrete, mu0 and the texture's parameters). ``choose(Model())`` is the paper path:
-    ``Strategy("paper-contour", "spin-half-2x2")``."""
-    if is_paper_texture(model):
-        integration = "paper-contour"
-    elif _texture_kind(model.texture) == "power_law":
-        integration = "power-law-contour"
-    else:
-        integration = "real-axis"
-    half = model.spin == 0.5 and model.exchange == "diagonal"
-    return Strategy(integration, "spin-half-2x2" if half else "spin-s")
+    concrete, mu0 and the texture's parameters). ``choose(Model())`` is the paper path,
+    :data:`PAPER`."""
+    tex = model.texture
+    kind = _texture_kind(tex)
+    if kind != "power_law":
+        return choose_for(model.spin, model.exchange, kind)
+    values = (_concrete(model.mu0), _concrete(tex.scale), _concrete(tex.exponent))
+    return choose_for(model.spin, model.exchange, kind, *values)

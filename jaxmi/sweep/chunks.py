@@ -29,6 +29,7 @@ import numpy as np
 from jaxmi import family, observables
 from jaxmi.config import Config
 from jaxmi.domain import FAMILY_FINE_TAIL_PANELS, FAMILY_T_MAX
+from jaxmi.strategy import Strategy, choose, choose_for
 from jaxmi.sweep.grid import FAMILY_PAIRS, Grid, Layout, plan, plan_grid  # noqa: F401
 from jaxmi.sweep.spec import Spec
 
@@ -92,6 +93,16 @@ def build_model(grid: Grid):
     return Model(spin=m.spin, exchange=m.exchange, mu0=value("mu0"), texture=texture)
 
 
+def sweep_strategy(grid: Grid, model) -> Strategy:
+    """How every point of a family sweep is evaluated (jaxmi.strategy): from the model's values
+    where nothing is swept, else the general strategy of its texture kind (a swept mu0, scale
+    or exponent can pass through the paper's values; one program serves them all)."""
+    if not grid.model_axes:
+        return choose(model)
+    m = grid.model
+    return choose_for(m.spin, m.exchange, m.texture)
+
+
 def with_values(model, names: tuple[str, ...], values):
     """``model`` with the parameters ``names`` ("mu0", "scale", "exponent") set to ``values``."""
     fields, texture = {}, {}
@@ -111,13 +122,13 @@ def _chunk(J, T, V, *, config: Config, block: tuple[int, int, int]):
     return conductance.reshape(block), current.reshape(block), spin.reshape(*block, 3)
 
 
-@functools.partial(jax.jit, static_argnames=("names", "config", "block"))
-def _family_chunk(J, M, T, V, model, *, names: tuple[str, ...], config: Config, block):
+@functools.partial(jax.jit, static_argnames=("names", "config", "block", "strategy"))
+def _family_chunk(J, M, T, V, model, *, names: tuple[str, ...], config: Config, block, strategy):
     """A chunk on the general path: for each model point (row of M) the model with those
     parameter values, against cJ couplings and the (T, V) pairs."""
 
     def one(values):
-        return family.grid_arrays(J, T, V, with_values(model, names, values), config)
+        return family.grid_arrays(J, T, V, with_values(model, names, values), config, strategy)
 
     current, conductance, spin = jax.lax.map(one, M)  # (cM, cJ, cP[, 3])
 
@@ -140,6 +151,7 @@ class Computer:
         self.devices = list(devices) if devices is not None else jax.local_devices()
         self.model = None if grid.paper_path else build_model(grid)
         self.names = tuple(name for name, _ in grid.model_axes)
+        self.strategy = None if self.model is None else sweep_strategy(grid, self.model)
 
     def submit(self, i: int):
         device = self.devices[i % len(self.devices)]
@@ -149,7 +161,15 @@ class Computer:
         J, M, T, V = self._family_inputs(i)
         J, M, T, V, model = jax.device_put((J, M, T, V, self.model), device)
         out = _family_chunk(
-            J, M, T, V, model, names=self.names, config=self.config, block=self.layout.block
+            J,
+            M,
+            T,
+            V,
+            model,
+            names=self.names,
+            config=self.config,
+            block=self.layout.block,
+            strategy=self.strategy,
         )
         return i, out
 

@@ -34,6 +34,7 @@ from jaxmi.domain import (
     V_MAX,
 )
 from jaxmi.errors import SpecError
+from jaxmi.strategy import PAPER, choose_for
 
 QUANTITIES = ("conductance", "current", "spin")
 SPACINGS = ("linear", "log")
@@ -116,16 +117,12 @@ class ModelSpec:
         return tuple((n, getattr(self, n)) for n in names if isinstance(getattr(self, n), Axis))
 
     def is_paper(self) -> bool:
-        """The paper's model with nothing swept (jaxmi.model.Model.is_paper): the fast path."""
-        return (
-            self.spin == 0.5
-            and self.exchange == "diagonal"
-            and not self.axes
-            and self.mu0 == 0.0
-            and self.texture == "power_law"
-            and self.scale == 1.0
-            and self.exponent == 2.0
-        )
+        """The paper's model with nothing swept: the fast path (decided by
+        jaxmi.strategy.choose_for, as for a jaxmi.Model)."""
+        if self.axes:
+            return False
+        values = (self.mu0, self.scale, self.exponent)
+        return choose_for(self.spin, self.exchange, self.texture, *values) == PAPER
 
 
 @dataclasses.dataclass(frozen=True)
