@@ -45,9 +45,9 @@ SPLIT = """
     used = set()
     original = api._direct
 
-    def recording(J, T, V, model, config, fields):
+    def recording(J, *args):
         used.update(J.devices())
-        return original(J, T, V, model, config, fields)
+        return original(J, *args)
 
     api._direct = recording  # looked up at call time
     J, T, V = bench.sample(1000)  # 8 blocks of 128 -> pieces of 256, 256, 256, 232
