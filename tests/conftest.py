@@ -5,9 +5,11 @@ silent broadcast in the engine is a test failure. Profiles: "ci" (default, bound
 no deadline: the first call of a jitted function compiles) and "thorough" (HYPOTHESIS_PROFILE).
 """
 
+import gc
 import os
 
 import jax
+import pytest
 from hypothesis import HealthCheck, settings
 
 import jaxmi  # noqa: F401  (enables float64)
@@ -24,3 +26,14 @@ settings.register_profile(
     "thorough", max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _release_compiled_programs():
+    """Drop the compiled programs of a test module when it ends. The suite compiles hundreds of
+    programs (one per model, Config, strategy and shape) in one process; kept, they grow the
+    process by GBs, and late in the full run an XLA compilation segfaulted (twice, in
+    test_sweep_model, which passes alone)."""
+    yield
+    jax.clear_caches()
+    gc.collect()
