@@ -82,13 +82,71 @@ def tail_breaks(T: Array, config: Config) -> Array:
     return config.tail_cutoff * T * jnp.asarray(k)
 
 
-def real_line_pieces(T: Array, V: Array, mu0: Array, config: Config, tails: bool = True):
+#: Ratio of the window's panels toward the Dirac point (:func:`dirac_breaks`): each a quarter
+#: of the next, as the rays' extra panels.
+DIRAC_RATIO = 0.25
+
+
+def dirac_breaks(breaks: Array, extra: int) -> Array:
+    """Panel ends ``breaks`` (sorted, shape (m,)) with ``extra`` more on each side of
+    c = clip(0, lo, hi), the window's point nearest the Dirac point, shrinking by DIRAC_RATIO
+    toward c: c + (a - c) r^k and c + (b - c) r^k, k = 1..extra, a and b the ends next to c
+    (c itself where there is none on that side: the new ends double it). Shape (m + 2 extra,).
+
+    |eps|^p with p not an integer is not analytic at eps = 0: Gauss-Legendre converges only
+    algebraically on a panel that ends there (or near it, outside the window), so the panels
+    next to it are made geometrically short; the error falls by ~r^(p + 1) per extra panel.
+    """
+    if extra == 0:
+        return breaks
+    lo, hi = breaks[0], breaks[-1]
+    c = jnp.clip(0.0, lo, hi)
+    a = jnp.max(jnp.where(breaks < c, breaks, -jnp.inf))
+    b = jnp.min(jnp.where(breaks > c, breaks, jnp.inf))
+    a = jnp.where(jnp.isfinite(a), a, c)
+    b = jnp.where(jnp.isfinite(b), b, c)
+    r = DIRAC_RATIO ** np.arange(1, extra + 1)
+    return jnp.sort(jnp.concatenate([breaks, c + (a - c) * r, c + (b - c) * r]))
+
+
+def phase_fractions(lo: Array, hi: Array, scale: Array, exponent: Array, count: int) -> Array:
+    """Fractions of the window [lo, hi] at which tau(eps) = sign(eps) (|eps|/s)^p (the texture
+    with the sign of eps: monotone, its change is theta's total variation) takes ``count``
+    evenly spaced interior values, shape (count,) (held out of the gradient: the window's
+    nodes still move with lo and hi only). So count + 1 panels share the texture's phase
+    equally: each spans |Delta theta| <= (theta's variation over the window) / (count + 1)."""
+
+    def tau(e):
+        return jnp.sign(e) * jnp.abs(e / scale) ** exponent
+
+    held = jax.lax.stop_gradient
+    lo, hi, s, p = held(lo), held(hi), held(scale), held(exponent)
+    k = jnp.arange(1, count + 1) / (count + 1)
+    t = tau(lo) + (tau(hi) - tau(lo)) * k
+    eps = jnp.sign(t) * s * jnp.abs(t) ** (1.0 / p)
+    width = hi - lo
+    return jnp.clip(jnp.where(width > 0, (eps - lo) / jnp.where(width > 0, width, 1.0), 0.0), 0, 1)
+
+
+def real_line_pieces(
+    T: Array,
+    V: Array,
+    mu0: Array,
+    config: Config,
+    tails: bool = True,
+    phase: tuple | None = None,
+    dirac_extra: int = 0,
+):
     """Nodes and weights of the three pieces of the real line, each with a break at eps = 0.
 
     Returns:
         ((eps, w) of the left tail, of the window segment, of the right tail); real arrays.
         Without ``tails``: ((eps, w) of the window segment,).
-        The window segment is [mu0 - h, mu0 + h] with h = |V|/2; at T = 0 the nodes move with
+        The window segment is [mu0 - h, mu0 + h] with h = |V|/2. ``phase`` = (scale, exponent,
+        count) adds ``count`` window ends evenly spaced in a power law's phase
+        (:func:`phase_fractions`), ``dirac_extra`` ends on each side of the Dirac point
+        (:func:`dirac_breaks`); the window's panels are then
+        2 family_window_panels + 1 + count + 2 dirac_extra. At T = 0 the nodes move with
         V and mu0 (the Fermi edges are steps: the Leibniz terms of d/dV and d/dmu0 come from
         the moving nodes), at T > 0 they are held out of the gradient (the integral does not
         depend on where the panels are).
@@ -100,9 +158,15 @@ def real_line_pieces(T: Array, V: Array, mu0: Array, config: Config, tails: bool
     t = tail_breaks(T, config)
     left = (mu0 - h) - t[::-1]
     right = (mu0 + h) + t
+    if phase is not None and phase[2] > 0:
+        lo, hi = mu0 - h, mu0 + h
+        frac = phase_fractions(lo, hi, *phase)
+        seg = jnp.sort(jnp.concatenate([seg, lo + (hi - lo) * frac]))
     pieces = []
-    for breaks in (left, seg, right) if tails else (seg,):
+    for breaks, window in ((left, False), (seg, True), (right, False)) if tails else ((seg, True),):
         breaks = _with_break(breaks, jnp.zeros(()))
+        if window:
+            breaks = dirac_breaks(breaks, dirac_extra)
         x, w = composite(breaks, config.order)
         held = T > 0
         x = jnp.where(held, jax.lax.stop_gradient(x), x)
@@ -190,14 +254,24 @@ def ray_angle(exponent: Array) -> Array:
     return np.pi / (2.0 * jnp.maximum(p, 2.0))
 
 
-def power_law_path(T: Array, V: Array, mu0: Array, exponent: Array, config: Config) -> list[Piece]:
+def power_law_path(
+    T: Array,
+    V: Array,
+    mu0: Array,
+    exponent: Array,
+    config: Config,
+    phase: tuple | None = None,
+    dirac_extra: int = 0,
+    ray_extra: int = 0,
+) -> list[Piece]:
     """The pole-free path of the "power-law-contour" strategy (theta = (|eps|/s)^p, any mu0).
 
     With lo, hi = mu0 -+ |V|/2 the outer Fermi edges (the Fermi poles lie on Re eps = lo, hi,
     at pi T (2m + 1) off the axis):
 
     * window [lo, hi] on the real axis (:func:`real_line_pieces`'s, graded toward both edges,
-      with a break at the Dirac point);
+      with a break at the Dirac point; ``phase`` adds ends evenly spaced in theta's phase,
+      ``dirac_extra`` ends graded toward the Dirac point, jaxmi.strategy decides both);
     * link: where the Dirac point lies in a tail (lo > 0: [max(0, lo - cutoff T), lo];
       hi < 0: [hi, min(0, hi + cutoff T)]), that stretch on the real axis, in
       ``contour_link_panels`` uniform panels (empty otherwise; the Dirac point is a branch point
@@ -205,7 +279,8 @@ def power_law_path(T: Array, V: Array, mu0: Array, exponent: Array, config: Conf
     * right ray c + t e^(i phi), c = max(hi, 0), where theta continues as (eps/s)^p, and left ray
       c' - t e^(i phi), c' = min(lo, 0), where it continues as (-eps/s)^p (lower half plane),
       t in [0, L], L = cutoff T / cos(phi): Re(eps) moves cutoff T away from the start. Panels
-      double in length from the start (``contour_ray_panels``). A ray whose link was cut
+      double in length from the start (``contour_ray_panels`` + ``ray_extra``: a fast texture's
+      kernel decays within a short stretch of the start). A ray whose link was cut
       before the Dirac point (the tail ends first) has zero weight.
 
     The regions swept between the real tails and the rays have Re(eps) >= hi (<= lo): no pole;
@@ -216,8 +291,10 @@ def power_law_path(T: Array, V: Array, mu0: Array, exponent: Array, config: Conf
     mu0 (the Leibniz terms of the steps).
     """
     cutoff = config.tail_cutoff
-    pieces = real_line_pieces(T, V, mu0, config, tails=False)
-    window = Piece("window", *pieces[0], 2 * config.family_window_panels + 1, 0)
+    pieces = real_line_pieces(T, V, mu0, config, False, phase, dirac_extra)
+    count = 0 if phase is None else phase[2]
+    panels = 2 * config.family_window_panels + 1 + count + 2 * dirac_extra
+    window = Piece("window", *pieces[0], panels, 0)
     held = jax.lax.stop_gradient
     h = held(0.5 * jnp.abs(V))
     lo, hi, Tc = held(mu0) - h, held(mu0) + h, held(T) * cutoff
@@ -231,7 +308,7 @@ def power_law_path(T: Array, V: Array, mu0: Array, exponent: Array, config: Conf
     # The rays.
     phi = ray_angle(exponent)
     direction = jnp.exp(1j * phi)
-    n = config.contour_ray_panels
+    n = config.contour_ray_panels + ray_extra
     length = Tc / jnp.cos(phi)
     unit = ray_fractions(n)
     t, wt = composite(length * jnp.asarray(unit), config.order)
@@ -315,7 +392,11 @@ def path(T: Array, V: Array, model: Model, config: Config, strategy: Strategy) -
     """The pieces of the strategy's path (not for "paper-contour": jaxmi.integrals has its own)."""
     mu0 = jnp.asarray(model.mu0, dtype=float)
     if strategy.integration == "power-law-contour":
-        return power_law_path(T, V, mu0, model.texture.exponent, config)
+        tex = model.texture
+        count = strategy.phase_breaks
+        phase = (tex.scale, tex.exponent, count) if count else None
+        extras = (strategy.dirac_extra, strategy.ray_extra)
+        return power_law_path(T, V, mu0, tex.exponent, config, phase, *extras)
     return real_axis_path(T, V, mu0, config)
 
 

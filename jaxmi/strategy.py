@@ -29,6 +29,8 @@ from __future__ import annotations
 import dataclasses
 import math
 
+from jaxmi import domain
+
 INTEGRATIONS = ("paper-contour", "power-law-contour", "real-axis")
 SOLVERS = ("spin-half-2x2", "spin-s")
 
@@ -57,11 +59,23 @@ class Strategy:
         solver: one of SOLVERS.
         options: names of the jaxmi.config.Config fields this strategy reads (a Config that
             differs only elsewhere gives the same numbers).
+        phase_breaks: "power-law-contour" only: window ends evenly spaced in theta's phase
+            (jaxmi.family.phase_fractions), for a texture fast across the window
+            (:func:`phase_breaks_for`).
+        dirac_extra: "power-law-contour" only: window panels graded toward the Dirac point on
+            each side (jaxmi.family.dirac_breaks), for a non-integer exponent.
+        ray_extra: "power-law-contour" only: doubling panels added to each ray, for a texture
+            steep where a ray starts (:func:`ray_extra_for`).
+        All three are static (they set the shapes of the path) and chosen by :func:`choose_for`
+        from the model's concrete scale and exponent; 0 is the plain path.
     """
 
     integration: str
     solver: str
     options: tuple[str, ...] = ()
+    phase_breaks: int = 0
+    dirac_extra: int = 0
+    ray_extra: int = 0
 
     def __post_init__(self) -> None:
         if self.integration not in INTEGRATIONS:
@@ -95,6 +109,69 @@ def _texture_kind(texture) -> str:
     return {"PowerLaw": "power_law", "Polynomial": "polynomial"}.get(name, "custom")
 
 
+#: The window's Fermi-graded panels (2 Config.family_window_panels + 1) resolve a texture whose
+#: phase varies by up to this much over the bias window (rad; measured against
+#: tests/data/family_points_2.json: 8.7e-13 at 14.9 rad); a faster one gets panels by phase.
+WINDOW_PHASE_FREE = 16.0
+#: Largest change of theta across one window panel placed by phase (rad): 2.3 rad gave 2.6e-13
+#: (PowerLaw(0.5, 3), T = 0.0101, V = 2).
+WINDOW_PHASE_STEP = 2.0
+#: Extra window panels on each side of the Dirac point for a non-integer exponent
+#: (jaxmi.family.dirac_breaks): the error falls by 4^(p + 1) per panel; 3 give 1.6e-13 at
+#: p = 1.5, the smallest exponent of the documented domain.
+DIRAC_EXTRA = 3
+
+
+def window_phase(scale, exponent) -> float | None:
+    """The largest change of theta = (|eps|/s)^p over a bias window of the documented domain
+    (|mu0| <= FAMILY_MU0_MAX, |V| <= V_MAX: the window lies in |eps| <= R = FAMILY_MU0_MAX +
+    V_MAX / 2, and theta varies most over [0, R] or [-R, 0]): (R / s)^p (rad). None where
+    scale or exponent is not concrete."""
+    if scale is None or exponent is None or scale <= 0:
+        return None
+    return (domain.FAMILY_MU0_MAX + 0.5 * domain.V_MAX) ** exponent / scale**exponent
+
+
+def phase_breaks_for(scale, exponent) -> int:
+    """Window ends placed evenly in theta's phase (jaxmi.family.phase_fractions): none for a
+    texture the Fermi-graded panels resolve (:data:`WINDOW_PHASE_FREE`), else enough that each
+    panel spans at most WINDOW_PHASE_STEP of the largest window phase; none where the texture's
+    parameters are not concrete (a fit that frees them: its window is resolved as a slow one's)."""
+    phase = window_phase(scale, exponent)
+    if phase is None or phase <= WINDOW_PHASE_FREE:
+        return 0
+    return math.ceil(phase / WINDOW_PHASE_STEP) - 1
+
+
+#: The rays' default panels (Config.contour_ray_panels = 7) resolve the kernel from a start
+#: where theta' L <= RAY_SLOPE_FREE (rad), L the ray's length; each doubling beyond halves the
+#: first panels (PowerLaw(0.5, 4) from eps = 2 at T = 0.3, theta' L ~ 6.6e3: 1.4e-10 with 7
+#: panels, 2e-15 with 11).
+RAY_SLOPE_FREE = 400.0
+
+
+def ray_extra_for(scale, exponent) -> int:
+    """Extra doubling panels on each ray for a texture steep where a ray may start: the largest
+    theta' L over the documented domain, theta'(R) = p R^(p-1) / s^p at R = FAMILY_MU0_MAX +
+    V_MAX / 2, L = 40 T / cos(phi) at T = FAMILY_T_MAX and the default tail_cutoff (40), phi
+    the rays' angle, pi / (2 max(p, 2)); none where the texture's parameters are not concrete."""
+    if scale is None or exponent is None or scale <= 0:
+        return 0
+    r = domain.FAMILY_MU0_MAX + 0.5 * domain.V_MAX
+    slope = exponent * r ** (exponent - 1.0) / scale**exponent
+    length = 40.0 * domain.FAMILY_T_MAX / math.cos(math.pi / (2.0 * max(exponent, 2.0)))
+    return max(0, math.ceil(math.log2(slope * length / RAY_SLOPE_FREE)))
+
+
+def dirac_extra_for(exponent) -> int:
+    """Extra panels on each side of the Dirac point: none for an integer exponent (theta is a
+    polynomial on each side of the break at eps = 0), DIRAC_EXTRA otherwise (also where the
+    exponent is not concrete)."""
+    if exponent is not None and float(exponent).is_integer():
+        return 0
+    return DIRAC_EXTRA
+
+
 def choose_for(spin, exchange: str, kind: str, mu0=None, scale=None, exponent=None) -> Strategy:
     """The decision itself, from plain values: impurity spin, exchange form ("diagonal" or
     "tensor"), texture kind ("power_law", "polynomial", "custom") and, for the power law, mu0,
@@ -109,7 +186,16 @@ def choose_for(spin, exchange: str, kind: str, mu0=None, scale=None, exponent=No
     else:
         integration = "real-axis"
     half = spin == 0.5 and exchange == "diagonal"
-    return Strategy(integration, "spin-half-2x2" if half else "spin-s")
+    solver = "spin-half-2x2" if half else "spin-s"
+    if integration == "power-law-contour":
+        return Strategy(
+            integration,
+            solver,
+            phase_breaks=phase_breaks_for(scale, exponent),
+            dirac_extra=dirac_extra_for(exponent),
+            ray_extra=ray_extra_for(scale, exponent),
+        )
+    return Strategy(integration, solver)
 
 
 def choose(model) -> Strategy:

@@ -199,3 +199,43 @@ def test_path_pieces_are_composite_panels():
     assert all(np.all(np.imag(p.eps) * p.side > 0) for p in rays)  # upper right, lower left
     real = family.real_axis_path(jnp.asarray(0.1), jnp.asarray(0.5), jnp.asarray(0.4), config)
     assert sum(p.eps.size for p in pieces) < 0.6 * sum(p.eps.size for p in real)
+
+
+def test_window_grading_per_texture():
+    # jaxmi.strategy picks the window's extra ends from the texture (static): none for the slow
+    # textures (the path is the plain one), Dirac grading for a non-integer exponent, panels by
+    # phase and longer rays for the fast ones of the documented domain.
+    plain = (0, 0, 0)
+    extras = lambda s: (s.phase_breaks, s.dirac_extra, s.ray_extra)  # noqa: E731
+    for tex in (PowerLaw(1.0, 3.0), PowerLaw(1.0, 2.0), PowerLaw(0.8, 3.0), PowerLaw(2.0, 4.0)):
+        assert extras(choose(Model(mu0=0.3, texture=tex))) == plain, tex
+    assert extras(choose(Model(mu0=0.3, texture=PowerLaw(2.0, 1.5)))) == (0, 3, 0)
+    assert extras(choose(Model(mu0=0.3, texture=PowerLaw(0.5, 3.0)))) == (31, 0, 2)
+    assert extras(choose(Model(mu0=0.3, texture=PowerLaw(0.5, 4.0)))) == (127, 0, 5)
+    seen = []  # a traced exponent: the Dirac grading (safe for every value), nothing else
+    jax.jit(lambda p: seen.append(choose(Model(texture=PowerLaw(0.5, p)))) or p)(4.0)
+    assert extras(seen[0]) == (0, 3, 0)
+
+
+@pytest.mark.parametrize("mu0", [0.4, -0.1, 0.0])
+def test_window_with_extra_ends_is_a_partition(mu0):
+    # The window's ends (Fermi grading, phase ends, Dirac grading) tile [lo, hi] in order: the
+    # weights add up to |V| (to roundoff), panels * order nodes; the Dirac grading puts ends at
+    # 4^-k of the neighbouring panel, on both sides of eps = 0 where it is inside.
+    config = Config()
+    T, V = jnp.asarray(0.1), jnp.asarray(0.8)
+    phase = (jnp.asarray(0.5), jnp.asarray(1.5), 9)
+    pieces = family.power_law_path(T, V, jnp.asarray(mu0), jnp.asarray(1.5), config, phase, 3, 2)
+    window = pieces[1]
+    assert window.eps.shape == (window.panels * config.order,)
+    assert window.panels == 2 * config.family_window_panels + 1 + 9 + 6
+    eps = np.asarray(window.eps)
+    assert np.all(np.diff(eps) >= 0) and mu0 - 0.4 <= eps.min() and eps.max() <= mu0 + 0.4
+    assert abs(float(jnp.sum(window.weights)) - 0.8) < 1e-14
+    c = min(max(0.0, mu0 - 0.4), mu0 + 0.4)  # the window's point nearest the Dirac point
+    short = 0.8 * 4.0**-3  # the panels next to c are at most this long
+    assert eps[eps > c].min() - c < short
+    if mu0 - 0.4 < 0:
+        assert c - eps[eps < c].max() < short
+    rays = [p for p in pieces if p.side]
+    assert all(p.panels == config.contour_ray_panels + 2 + 3 for p in rays)
