@@ -89,24 +89,23 @@ DIRAC_RATIO = 0.25
 
 def dirac_breaks(breaks: Array, extra: int) -> Array:
     """Panel ends ``breaks`` (sorted, shape (m,)) with ``extra`` more on each side of
-    c = clip(0, lo, hi), the window's point nearest the Dirac point, shrinking by DIRAC_RATIO
-    toward c: c + (a - c) r^k and c + (b - c) r^k, k = 1..extra, a and b the ends next to c
-    (c itself where there is none on that side: the new ends double it). Shape (m + 2 extra,).
+    c = clip(0, lo, hi), the window's point nearest the Dirac point, in a geometric grid toward
+    it: c + (lo - c) r^k and c + (hi - c) r^k, k = 1..extra, r = DIRAC_RATIO (on a side of
+    zero length they double c). Shape (m + 2 extra,).
 
     |eps|^p with p not an integer is not analytic at eps = 0: Gauss-Legendre converges only
-    algebraically on a panel that ends there (or near it, outside the window), so the panels
-    next to it are made geometrically short; the error falls by ~r^(p + 1) per extra panel.
+    algebraically on a panel that ends there, and slowly on one that ends near it. The grid is
+    fixed by the window's ends, not by its other panels: a panel next to c is at most
+    (hi - lo) r^extra long, and any other ends at least a third of its length away from c,
+    wherever the Fermi-graded and phase ends fall (one of those just beside the Dirac point
+    used to leave a long panel ending there: 1.6e-10).
     """
     if extra == 0:
         return breaks
     lo, hi = breaks[0], breaks[-1]
     c = jnp.clip(0.0, lo, hi)
-    a = jnp.max(jnp.where(breaks < c, breaks, -jnp.inf))
-    b = jnp.min(jnp.where(breaks > c, breaks, jnp.inf))
-    a = jnp.where(jnp.isfinite(a), a, c)
-    b = jnp.where(jnp.isfinite(b), b, c)
     r = DIRAC_RATIO ** np.arange(1, extra + 1)
-    return jnp.sort(jnp.concatenate([breaks, c + (a - c) * r, c + (b - c) * r]))
+    return jnp.sort(jnp.concatenate([breaks, c + (lo - c) * r, c + (hi - c) * r]))
 
 
 def phase_fractions(lo: Array, hi: Array, scale: Array, exponent: Array, count: int) -> Array:

@@ -110,16 +110,19 @@ def _texture_kind(texture) -> str:
 
 
 #: The window's Fermi-graded panels (2 Config.family_window_panels + 1) resolve a texture whose
-#: phase varies by up to this much over the bias window (rad; measured against
-#: tests/data/family_points_2.json: 8.7e-13 at 14.9 rad); a faster one gets panels by phase.
-WINDOW_PHASE_FREE = 16.0
-#: Largest change of theta across one window panel placed by phase (rad): 2.3 rad gave 2.6e-13
-#: (PowerLaw(0.5, 3), T = 0.0101, V = 2).
+#: phase varies by up to this much over any bias window of the domain (rad): PowerLaw(1, 2)
+#: (4 rad) agrees to 8e-14 at T = 1e-5, |V| = 2; at low T the middle panels span ~0.95 of each
+#: half window, so PowerLaw(1, 3) (8 rad) erred by 1.6e-8 there, PowerLaw(0.8, 3) by 7e-3.
+WINDOW_PHASE_FREE = 4.0
+#: Largest change of theta across the window's panels where they are placed by phase (rad):
+#: ~2 rad per panel gave <= 4e-13 on E_2, E_4 for PowerLaw(1, 3), (0.8, 3), (0.5, 3) and
+#: (0.5, 4) over T = 1e-5 - 0.3, |mu0| <= 1, |V| = 2.
 WINDOW_PHASE_STEP = 2.0
-#: Extra window panels on each side of the Dirac point for a non-integer exponent
-#: (jaxmi.family.dirac_breaks): the error falls by 4^(p + 1) per panel; 3 give 1.6e-13 at
-#: p = 1.5, the smallest exponent of the documented domain.
-DIRAC_EXTRA = 3
+#: Extra window ends on each side of the Dirac point for a non-integer exponent
+#: (jaxmi.family.dirac_breaks, a grid shrinking by 4): the error falls by ~4^(p + 1) per end;
+#: at p = 1.5, the smallest exponent of the documented domain, and the steepest kink there
+#: (scale 0.5), 3 ends left 3.4e-11, 4 left 1.1e-12, 5 leave 2e-13 (T = 1e-5 - 0.3, |V| = 2).
+DIRAC_EXTRA = 5
 
 
 def window_phase(scale, exponent) -> float | None:
