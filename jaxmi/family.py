@@ -217,10 +217,11 @@ def real_axis_path(T: Array, V: Array, mu0: Array, config: Config) -> list[Piece
 LINK_EXTRA = 3
 
 
-def link_fractions(config: Config) -> np.ndarray:
-    """Panel ends of the link as fractions of its length from the Fermi edge: uniform, the last
-    uniform panel split in halves toward the Dirac end. Shape (contour_link_panels + 4,)."""
-    n = config.contour_link_panels
+def link_fractions(config: Config, extra: int = 0) -> np.ndarray:
+    """Panel ends of the link as fractions of its length from the Fermi edge: uniform
+    (contour_link_panels + ``extra``), the last uniform panel split in halves toward the Dirac
+    end. Shape (contour_link_panels + extra + 4,)."""
+    n = config.contour_link_panels + extra
     last = (n - 1 + 1.0 - 2.0 ** -np.arange(1, LINK_EXTRA + 1)) / n
     return np.concatenate([np.arange(n) / n, last, [1.0]])
 
@@ -262,6 +263,7 @@ def power_law_path(
     phase: tuple | None = None,
     dirac_extra: int = 0,
     ray_extra: int = 0,
+    link_extra: int = 0,
 ) -> list[Piece]:
     """The pole-free path of the "power-law-contour" strategy (theta = (|eps|/s)^p, any mu0).
 
@@ -273,8 +275,8 @@ def power_law_path(
       ``dirac_extra`` ends graded toward the Dirac point, jaxmi.strategy decides both);
     * link: where the Dirac point lies in a tail (lo > 0: [max(0, lo - cutoff T), lo];
       hi < 0: [hi, min(0, hi + cutoff T)]), that stretch on the real axis, in
-      ``contour_link_panels`` uniform panels (empty otherwise; the Dirac point is a branch point
-      of theta's continuation, so no ray can start on the wrong side of it);
+      ``contour_link_panels`` + ``link_extra`` uniform panels (empty otherwise; the Dirac point
+      is a branch point of theta's continuation, so no ray can start on the wrong side of it);
     * right ray c + t e^(i phi), c = max(hi, 0), where theta continues as (eps/s)^p, and left ray
       c' - t e^(i phi), c' = min(lo, 0), where it continues as (-eps/s)^p (lower half plane),
       t in [0, L], L = cutoff T / cos(phi): Re(eps) moves cutoff T away from the start. Panels
@@ -302,8 +304,9 @@ def power_law_path(
     reach = jnp.clip(jnp.where(left_in, lo, jnp.where(right_in, -hi, 0.0)), 0.0, Tc)
     edge = jnp.where(left_in, lo, hi)
     toward = jnp.where(left_in, -1.0, 1.0)
-    x, w = composite(edge + toward * reach * jnp.asarray(link_fractions(config)), config.order)
-    link = Piece("link", x, jnp.abs(w), config.contour_link_panels + LINK_EXTRA, 0)
+    frac = jnp.asarray(link_fractions(config, link_extra))
+    x, w = composite(edge + toward * reach * frac, config.order)
+    link = Piece("link", x, jnp.abs(w), config.contour_link_panels + link_extra + LINK_EXTRA, 0)
     # The rays.
     phi = ray_angle(exponent)
     direction = jnp.exp(1j * phi)
@@ -394,7 +397,7 @@ def path(T: Array, V: Array, model: Model, config: Config, strategy: Strategy) -
         tex = model.texture
         count = strategy.phase_breaks
         phase = (tex.scale, tex.exponent, count) if count else None
-        extras = (strategy.dirac_extra, strategy.ray_extra)
+        extras = (strategy.dirac_extra, strategy.ray_extra, strategy.link_extra)
         return power_law_path(T, V, mu0, tex.exponent, config, phase, *extras)
     return real_axis_path(T, V, mu0, config)
 

@@ -66,7 +66,9 @@ class Strategy:
             each side (jaxmi.family.dirac_breaks), for a non-integer exponent.
         ray_extra: "power-law-contour" only: doubling panels added to each ray, for a texture
             steep where a ray starts (:func:`ray_extra_for`).
-        All three are static (they set the shapes of the path) and chosen by :func:`choose_for`
+        link_extra: "power-law-contour" only: uniform panels added to the link, for a texture
+            steep across it (:func:`link_extra_for`).
+        All four are static (they set the shapes of the path) and chosen by :func:`choose_for`
         from the model's concrete scale and exponent; 0 is the plain path.
     """
 
@@ -76,6 +78,7 @@ class Strategy:
     phase_breaks: int = 0
     dirac_extra: int = 0
     ray_extra: int = 0
+    link_extra: int = 0
 
     def __post_init__(self) -> None:
         if self.integration not in INTEGRATIONS:
@@ -166,6 +169,24 @@ def ray_extra_for(scale, exponent) -> int:
     return max(0, math.ceil(math.log2(slope * length / RAY_SLOPE_FREE)))
 
 
+#: Largest change of theta across one of the link's uniform panels at its steep end (rad):
+#: PowerLaw(0.5, 4) over [0, 1] (V = 0, mu0 = 1, T = 0.05) erred by 3.3e-9 with 8 panels
+#: (8 rad), 1.3e-15 with 16 (4 rad).
+LINK_PHASE_STEP = 4.0
+#: Config.contour_link_panels' default, which :func:`link_extra_for` counts on.
+LINK_PANELS = 8
+
+
+def link_extra_for(scale, exponent) -> int:
+    """Uniform link panels beyond the default 8: the link lies in |eps| <= FAMILY_MU0_MAX, where
+    theta's steepest change per panel of n is about p (FAMILY_MU0_MAX / s)^p / n; enough that it
+    stays <= LINK_PHASE_STEP. None where the texture's parameters are not concrete."""
+    if scale is None or exponent is None or scale <= 0:
+        return 0
+    steep = exponent * (domain.FAMILY_MU0_MAX / scale) ** exponent
+    return max(0, math.ceil(steep / LINK_PHASE_STEP) - LINK_PANELS)
+
+
 def dirac_extra_for(exponent) -> int:
     """Extra panels on each side of the Dirac point: none for an integer exponent (theta is a
     polynomial on each side of the break at eps = 0), DIRAC_EXTRA otherwise (also where the
@@ -197,6 +218,7 @@ def choose_for(spin, exchange: str, kind: str, mu0=None, scale=None, exponent=No
             phase_breaks=phase_breaks_for(scale, exponent),
             dirac_extra=dirac_extra_for(exponent),
             ray_extra=ray_extra_for(scale, exponent),
+            link_extra=link_extra_for(scale, exponent),
         )
     return Strategy(integration, solver)
 

@@ -205,19 +205,19 @@ def test_window_grading_per_texture():
     # jaxmi.strategy picks the window's extra ends from the texture (static): none for the slow
     # textures (the path is the plain one), Dirac grading for a non-integer exponent, panels by
     # phase (theta varies by (2/s)^p over the widest window of the domain; ~2 rad per panel)
-    # and longer rays for the fast ones.
-    plain = (0, 0, 0)
-    extras = lambda s: (s.phase_breaks, s.dirac_extra, s.ray_extra)  # noqa: E731
+    # and longer rays and link for the fast ones.
+    plain = (0, 0, 0, 0)
+    extras = lambda s: (s.phase_breaks, s.dirac_extra, s.ray_extra, s.link_extra)  # noqa: E731
     for tex in (PowerLaw(1.0, 2.0), PowerLaw(2.0, 4.0), PowerLaw(2.0, 3.0)):
         assert extras(choose(Model(mu0=0.3, texture=tex))) == plain, tex
-    assert extras(choose(Model(mu0=0.3, texture=PowerLaw(1.0, 3.0)))) == (3, 0, 0)
-    assert extras(choose(Model(mu0=0.3, texture=PowerLaw(0.8, 3.0)))) == (7, 0, 0)
-    assert extras(choose(Model(mu0=0.3, texture=PowerLaw(2.0, 1.5)))) == (0, 5, 0)
-    assert extras(choose(Model(mu0=0.3, texture=PowerLaw(0.5, 3.0)))) == (31, 0, 2)
-    assert extras(choose(Model(mu0=0.3, texture=PowerLaw(0.5, 4.0)))) == (127, 0, 5)
+    assert extras(choose(Model(mu0=0.3, texture=PowerLaw(1.0, 3.0)))) == (3, 0, 0, 0)
+    assert extras(choose(Model(mu0=0.3, texture=PowerLaw(0.8, 3.0)))) == (7, 0, 0, 0)
+    assert extras(choose(Model(mu0=0.3, texture=PowerLaw(2.0, 1.5)))) == (0, 5, 0, 0)
+    assert extras(choose(Model(mu0=0.3, texture=PowerLaw(0.5, 3.0)))) == (31, 0, 2, 0)
+    assert extras(choose(Model(mu0=0.3, texture=PowerLaw(0.5, 4.0)))) == (127, 0, 5, 8)
     seen = []  # a traced exponent: the Dirac grading (safe for every value), nothing else
     jax.jit(lambda p: seen.append(choose(Model(texture=PowerLaw(0.5, p)))) or p)(4.0)
-    assert extras(seen[0]) == (0, 5, 0)
+    assert extras(seen[0]) == (0, 5, 0, 0)
 
 
 @pytest.mark.parametrize("mu0", [0.4, -0.1, 0.0])
@@ -228,7 +228,8 @@ def test_window_with_extra_ends_is_a_partition(mu0):
     config = Config()
     T, V = jnp.asarray(0.1), jnp.asarray(0.8)
     phase = (jnp.asarray(0.5), jnp.asarray(1.5), 9)
-    pieces = family.power_law_path(T, V, jnp.asarray(mu0), jnp.asarray(1.5), config, phase, 3, 2)
+    path = family.power_law_path
+    pieces = path(T, V, jnp.asarray(mu0), jnp.asarray(1.5), config, phase, 3, 2, 4)
     window = pieces[1]
     assert window.eps.shape == (window.panels * config.order,)
     assert window.panels == 2 * config.family_window_panels + 1 + 9 + 6
@@ -242,3 +243,6 @@ def test_window_with_extra_ends_is_a_partition(mu0):
         assert c - eps[eps < c].max() < short
     rays = [p for p in pieces if p.side]
     assert all(p.panels == config.contour_ray_panels + 2 + 3 for p in rays)
+    link = pieces[2]
+    assert link.panels == config.contour_link_panels + 4 + 3
+    assert link.eps.shape == (link.panels * config.order,)
