@@ -87,11 +87,11 @@ def tail_breaks(T: Array, config: Config) -> Array:
 DIRAC_RATIO = 0.25
 
 
-def dirac_breaks(breaks: Array, extra: int) -> Array:
-    """Panel ends ``breaks`` (sorted, shape (m,)) with ``extra`` more on each side of
-    c = clip(0, lo, hi), the window's point nearest the Dirac point, in a geometric grid toward
-    it: c + (lo - c) r^k and c + (hi - c) r^k, k = 1..extra, r = DIRAC_RATIO (on a side of
-    zero length they double c). Shape (m + 2 extra,).
+def dirac_breaks(u: Array, c: Array, extra: int) -> Array:
+    """Window ends as fractions ``u`` of the window (sorted, in [0, 1], shape (m,)) with
+    ``extra`` more on each side of c, the fraction of the window's point nearest the Dirac
+    point, in a geometric grid toward it: c - c r^k and c + (1 - c) r^k, k = 1..extra,
+    r = DIRAC_RATIO (on a side of zero length they double c). Shape (m + 2 extra,).
 
     |eps|^p with p not an integer is not analytic at eps = 0: Gauss-Legendre converges only
     algebraically on a panel that ends there, and slowly on one that ends near it. The grid is
@@ -101,11 +101,31 @@ def dirac_breaks(breaks: Array, extra: int) -> Array:
     used to leave a long panel ending there: 1.6e-10).
     """
     if extra == 0:
-        return breaks
-    lo, hi = breaks[0], breaks[-1]
-    c = jnp.clip(0.0, lo, hi)
+        return u
     r = DIRAC_RATIO ** np.arange(1, extra + 1)
-    return jnp.sort(jnp.concatenate([breaks, c + (lo - c) * r, c + (hi - c) * r]))
+    return jnp.sort(jnp.concatenate([u, c - c * r, c + (1.0 - c) * r]))
+
+
+def window_ends(seg: Array, lo: Array, hi: Array, panels: int, phase, dirac_extra: int):
+    """The window's Fermi-graded ends ``seg`` (from lo to hi, shape (2 panels + 1,)) merged
+    with ``phase`` = (scale, exponent, count) ends (:func:`phase_fractions`) and the Dirac
+    grid (:func:`dirac_breaks`). Merged as fractions u of the window, held out of the gradient,
+    and mapped back as lo + (hi - lo) u: the ends keep their order in the tangents too (at
+    V = 0 every end has the same value, and a sort of the values put an end with lo's tangent
+    last: at T = 0 the slope d E_n / dV lost the window). Shape (2 panels + 1 + count +
+    2 dirac_extra,)."""
+    held = jax.lax.stop_gradient
+    width = held(hi - lo)
+    ok = width > 0
+    safe = jnp.where(ok, width, 1.0)
+    unit = window_breaks(jnp.ones(()), jnp.zeros(()), panels)  # the collapsed window's grading
+    collapsed = jnp.concatenate([0.5 * (1.0 - unit[::-1]), 0.5 * (1.0 + unit[1:])])
+    u = jnp.where(ok, jnp.clip(held(seg - lo) / safe, 0.0, 1.0), collapsed)
+    if phase is not None and phase[2] > 0:
+        u = jnp.sort(jnp.concatenate([u, phase_fractions(lo, hi, *phase)]))
+    c = jnp.where(ok, jnp.clip(-held(lo) / safe, 0.0, 1.0), 0.0)
+    u = dirac_breaks(u, c, dirac_extra)
+    return lo + (hi - lo) * u
 
 
 def phase_fractions(lo: Array, hi: Array, scale: Array, exponent: Array, count: int) -> Array:
@@ -144,7 +164,7 @@ def real_line_pieces(
         The window segment is [mu0 - h, mu0 + h] with h = |V|/2. ``phase`` = (scale, exponent,
         count) adds ``count`` window ends evenly spaced in a power law's phase
         (:func:`phase_fractions`), ``dirac_extra`` ends on each side of the Dirac point
-        (:func:`dirac_breaks`); the window's panels are then
+        (:func:`dirac_breaks`; both merged by :func:`window_ends`); the window's panels are then
         2 family_window_panels + 1 + count + 2 dirac_extra. At T = 0 the nodes move with
         V and mu0 (the Fermi edges are steps: the Leibniz terms of d/dV and d/dmu0 come from
         the moving nodes), at T > 0 they are held out of the gradient (the integral does not
@@ -157,15 +177,11 @@ def real_line_pieces(
     t = tail_breaks(T, config)
     left = (mu0 - h) - t[::-1]
     right = (mu0 + h) + t
-    if phase is not None and phase[2] > 0:
-        lo, hi = mu0 - h, mu0 + h
-        frac = phase_fractions(lo, hi, *phase)
-        seg = jnp.sort(jnp.concatenate([seg, lo + (hi - lo) * frac]))
+    if (phase is not None and phase[2] > 0) or dirac_extra:
+        seg = window_ends(seg, mu0 - h, mu0 + h, config.family_window_panels, phase, dirac_extra)
     pieces = []
-    for breaks, window in ((left, False), (seg, True), (right, False)) if tails else ((seg, True),):
+    for breaks in (left, seg, right) if tails else (seg,):
         breaks = _with_break(breaks, jnp.zeros(()))
-        if window:
-            breaks = dirac_breaks(breaks, dirac_extra)
         x, w = composite(breaks, config.order)
         held = T > 0
         x = jnp.where(held, jax.lax.stop_gradient(x), x)
