@@ -205,3 +205,44 @@ def test_family_bounded_by_estimate(p):
         out = _quiet(jaxmi.evaluate, J, T, V, model=model, config=config)
         true = float(_relative(out, _as_ref(fine), np.sum(J * J), T, V, S))
         assert true <= float(out.error), (config, true, float(out.error))
+
+
+FAMILY_2 = json.loads((DATA / "family_points_2.json").read_text())["points"]
+
+
+def _measure(out, ref, p) -> float:
+    """The true error of ``out`` against ``ref`` (an Observables) in the estimate's measure."""
+    S = p["S"]
+    s = (4.0 / 3.0) * S * (S + 1) * float(np.sum(np.square(p["J"])))
+    return max(
+        abs(float(out.current) - float(ref.current)) / (s * max(p["T"], abs(p["V"]))),
+        abs(float(out.conductance) - float(ref.conductance)) / s,
+        float(np.max(np.abs(np.asarray(out.spin) - np.asarray(ref.spin)))) / S,
+        float(np.max(np.abs(np.asarray(out.density_matrix) - np.asarray(ref.density_matrix)))),
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("n", range(len(FAMILY_2)))
+def test_family_reference2_bounded_by_estimate(n):
+    # The second reference set (tests/data/family_points_2.json): its own accuracy (~1e-13)
+    # cannot resolve the default's errors at most points, so the truth is the engine's fine
+    # rule where that one's estimate is below 1e-12 (checked against the table to 1e-11 in the
+    # estimate's measure), else the table itself (the default's error is then far larger).
+    p = FAMILY_2[n]
+    model = Model(spin=p["S"], exchange="tensor", mu0=p["mu0"], texture=_texture(p["texture"]))
+    J, T, V = np.array(p["J"]), p["T"], p["V"]
+    fine_config = FAMILY_FINE.get(choose(model).integration, FINE)
+    fine = _quiet(jaxmi.evaluate, J, T, V, model=model, config=fine_config)
+    rho = np.array(p["rho"])
+    table = jaxmi.Observables(
+        np.float64(p["current"]),
+        np.float64(p["conductance"]),
+        np.array(p["spin"]),
+        rho[..., 0] + 1j * rho[..., 1],
+    )
+    truth = fine if float(fine.error) < 1e-12 else table
+    if truth is fine:
+        assert _measure(fine, table, p) < 1e-11
+    out = _quiet(jaxmi.evaluate, J, T, V, model=model)
+    assert _measure(out, truth, p) <= float(out.error)
