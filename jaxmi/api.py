@@ -53,8 +53,16 @@ def check_precision() -> None:
 
 
 def _check_values(
-    J: Array, T: Array, V: Array, model: Model, strategy: Strategy, config: Config = Config()
+    J: Array,
+    T: Array,
+    V: Array,
+    model: Model,
+    strategy: Strategy,
+    config: Config = Config(),
+    box: bool = True,
 ) -> None:
+    """Refuse non-finite J, T, V and T < 0; with ``box`` warn for points outside the validated
+    domain (the functions that do not compute the error estimate: conductance, current)."""
     for name, x in (("J", J), ("T", T), ("V", V)):
         if _is_concrete(x):
             bad = ~np.isfinite(np.asarray(x))
@@ -66,7 +74,7 @@ def _check_values(
         if (t < 0).any():
             idx = tuple(int(i) for i in np.argwhere(t < 0)[0])
             raise DomainError(f"T must be >= 0 (units of vF*k0), got {t[idx]} at index {idx}")
-    if _is_concrete(T) and _is_concrete(V):
+    if box and _is_concrete(T) and _is_concrete(V):
         t, v = np.broadcast_arrays(np.asarray(T), np.asarray(V))
         paper = strategy == PAPER
         t_max = _config.T_MAX if paper else _config.family_t_max(config)
@@ -82,6 +90,22 @@ def _check_values(
                 AccuracyWarning,
                 stacklevel=4,
             )
+
+
+def warn_accuracy(
+    error, config: Config, options: tuple[str, ...] = (), stacklevel: int = 4
+) -> None:
+    """One AccuracyWarning for the points whose error estimate exceeds ``config.tolerance`` (a
+    concrete array; NaN counts as over)."""
+    e = np.asarray(error)
+    over = ~(e <= config.tolerance)
+    if over.any():
+        worst = float(np.nanmax(np.where(np.isnan(e), np.inf, e)))
+        warnings.warn(
+            _config.accuracy_warning(int(over.sum()), worst, config, options=options),
+            AccuracyWarning,
+            stacklevel=stacklevel,
+        )
 
 
 def _over_devices(fn, batch: tuple, block: int, shared: tuple = ()):
@@ -120,7 +144,13 @@ def _check_j_shape(J: Array, tail: tuple[int, ...], lead: str = "...") -> None:
 
 
 def _prepare(
-    J: ArrayLike, T: ArrayLike, V: ArrayLike, model: Model, strategy: Strategy, config: Config
+    J: ArrayLike,
+    T: ArrayLike,
+    V: ArrayLike,
+    model: Model,
+    strategy: Strategy,
+    config: Config,
+    box: bool = True,
 ) -> tuple[Array, Array, Array, tuple]:
     check_precision()
     J, T, V = _as_real("J", J), _as_real("T", T), _as_real("V", V)
@@ -134,7 +164,7 @@ def _prepare(
             f"J (..., {', '.join(map(str, tail))}), T and V must broadcast: got J{J.shape}, "
             f"T{T.shape}, V{V.shape}"
         ) from err
-    _check_values(J, T, V, model, strategy, config)
+    _check_values(J, T, V, model, strategy, config, box)
     n = int(np.prod(shape))
     J = jnp.broadcast_to(J, (*shape, *tail)).reshape(n, *tail)
     T = jnp.broadcast_to(T, shape).reshape(n)
@@ -162,16 +192,21 @@ def _fields(
     config: Config,
     fields: tuple[str, ...],
 ) -> dict:
-    """The observables ``fields`` of the direct path, broadcast shapes (see :func:`evaluate`)."""
+    """The observables ``fields`` of the direct path, broadcast shapes (see :func:`evaluate`).
+    Where the error estimate is among them it drives the AccuracyWarning (warn_accuracy);
+    else the domain box does (_check_values)."""
     config = _config.check_config(config)
     model, strategy = _model(model, config)
-    J, T, V, shape = _prepare(J, T, V, model, strategy, config)
+    with_error = "error" in fields
+    J, T, V, shape = _prepare(J, T, V, model, strategy, config, box=not with_error)
     out = _over_devices(
         lambda j, t, v, m: _direct(j, t, v, m, config, fields, strategy),
         (J, T, V),
         observables.DIRECT_BLOCK if strategy == PAPER else family.BLOCK,
         (model,),
     )
+    if with_error and all(_is_concrete(x) for x in jax.tree_util.tree_leaves(out["error"])):
+        warn_accuracy(out["error"], config, strategy.options)
     return {f: x.reshape(*shape, *x.shape[1:]) for f, x in out.items()}
 
 
@@ -302,7 +337,11 @@ def evaluate_grid(
         raise DomainError(f"J must have shape (nJ, {', '.join(map(str, tail))}), got {J.shape}")
     if T.ndim != 1 or T.shape != V.shape:
         raise DomainError(f"T and V must both have shape (nP,), got T{T.shape}, V{V.shape}")
-    _check_values(J, T, V, model, strategy, config)
+    _check_values(J, T, V, model, strategy, config, box=False)
     if strategy == PAPER:
-        return observables.grid(J, T, V, config)
-    return family.grid(J, T, V, model, config, strategy)
+        out = observables.grid(J, T, V, config)
+    else:
+        out = family.grid(J, T, V, model, config, strategy)
+    if all(_is_concrete(x) for x in jax.tree_util.tree_leaves(out.error)):
+        warn_accuracy(out.error, config, strategy.options, stacklevel=3)
+    return out

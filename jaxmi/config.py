@@ -41,6 +41,21 @@ def outside_domain(T, V, *, t_max: float, mu0=None):
     return outside
 
 
+def accuracy_warning(
+    n_over: int, worst: float, config: Config, *, options: tuple[str, ...] = ()
+) -> str:
+    """The AccuracyWarning text for ``n_over`` points whose error estimate exceeds the
+    tolerance, ``worst`` the largest estimate (the API and sweeps say the same); ``options``:
+    the Config fields the model's strategy reads (only those are suggested)."""
+    more = "or Config(family_tail_panels=...) " if "family_tail_panels" in options else ""
+    return (
+        f"{n_over} point(s) with a quadrature error estimate above Config(tolerance="
+        f"{config.tolerance:g}) (worst {worst:.1e}, relative: docs/accuracy.md); raise "
+        f"Config(order=...) (now {config.order}) {more}and see the estimate "
+        "(Observables.error) fall"
+    )
+
+
 def domain_warning(
     n_outside: int, t_max: float, *, family: bool, options: tuple[str, ...] = ()
 ) -> str:
@@ -83,6 +98,8 @@ class Config:
         regularization: relative shift of the Bloch matrix in the stationary solve, i.e. the
             Laplace variable of the trajectory started at ``rho = 1/2`` (see
             :func:`jaxmi.stationary.reached_state_solve`).
+        tolerance: a point whose quadrature error estimate (``Observables.error``, relative:
+            jaxmi.estimate) exceeds this raises an AccuracyWarning (API and sweeps).
     """
 
     order: int = DEFAULT_ORDER
@@ -94,6 +111,7 @@ class Config:
     family_tail_panels: int = 32
     contour_link_panels: int = 8
     contour_ray_panels: int = 7
+    tolerance: float = 1e-10
 
     def __post_init__(self) -> None:
         for name in (
@@ -119,6 +137,16 @@ class Config:
             raise ConfigError(
                 f"Config.regularization must be a float in (0, 1e-6), got {self.regularization!r}"
             )
+
+        if not (
+            isinstance(self.tolerance, numbers.Real)
+            and not isinstance(self.tolerance, bool)
+            and 1e-16 <= self.tolerance <= 1e-2
+        ):
+            raise ConfigError(
+                f"Config.tolerance must be a float in [1e-16, 1e-2], got {self.tolerance!r}"
+            )
+        object.__setattr__(self, "tolerance", float(self.tolerance))
 
     @property
     def nodes(self) -> int:

@@ -48,7 +48,9 @@ class FitError(JaxmiError, ValueError):
 
 
 class AccuracyWarning(UserWarning):
-    """An input lies outside the domain where the default quadrature is validated."""
+    """The quadrature may be inaccurate: a point's error estimate (``Observables.error``) exceeds
+    ``Config.tolerance`` (evaluate, evaluate_grid), or an input lies outside the domain where the
+    default quadrature is validated (conductance, current, sweeps)."""
 
 
 class FitWarning(UserWarning):

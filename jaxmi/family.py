@@ -41,20 +41,23 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
-from jaxmi import integrals, texture
+from jaxmi import estimate, integrals, texture
 from jaxmi.config import Config
 from jaxmi.generator import coupling_matrices
 from jaxmi.impurity import bloch_maps, frame_maps
 from jaxmi.integrals import (
     Coefficients,
     closed_form_windows,
+    flat_errors,
     occupations,
     pair_from_exp,
     polarization_factor,
+    tangent_pieces,
+    weighted_values,
 )
-from jaxmi.model import Model, exchange_tensor
+from jaxmi.model import Model, Polynomial, exchange_tensor
 from jaxmi.observables import Observables
-from jaxmi.quadrature import composite, gauss_legendre, window_breaks
+from jaxmi.quadrature import composite, gauss_legendre, touching, window_breaks
 from jaxmi.strategy import Strategy, choose
 
 
@@ -356,13 +359,20 @@ def power_law_path(
     return [left, window, link, right]
 
 
+def _kinked(piece: Piece) -> Array:
+    """The panels of a power-law piece that touch the Dirac point, where |eps|^p has a kink
+    (a branch point of its continuation): (panels,), bool (jaxmi.quadrature.touching)."""
+    return touching(piece.eps, piece.eps.shape[-1] // piece.panels)
+
+
 def _continued_power(eps: Array, side: int, scale: Array, exponent: Array) -> Array:
     """theta continued off the real axis: (side * eps / scale)^p, principal branch."""
     return jnp.exp(exponent * jnp.log(side * eps / scale))
 
 
-def _ray_moments(piece: Piece, T: Array, V: Array, mu0: Array, texture) -> tuple[Array, Array]:
-    """E_2, E_4 of the windows [d, RL, LR] along a ray (complex nodes and weights).
+def _ray_moments(piece: Piece, T: Array, V: Array, mu0: Array, texture):
+    """E_2, E_4 of the windows [d, RL, LR] along a ray (complex nodes and weights), and the
+    node value factors of the error estimate (jaxmi.integrals.weighted_values).
 
     Both Fermi edges lie behind the ray's start c (Re(side (eps - mu)) >= 0), so with
     y = side (eps - mu) / T the pair (f, 1 - f) comes from exp(-y) = exp(-side (c - mu) / T) times
@@ -382,7 +392,9 @@ def _ray_moments(piece: Piece, T: Array, V: Array, mu0: Array, texture) -> tuple
     win = jnp.where(T > 0, win, 0.0)  # T = 0: the rays have zero length
     eps = jnp.where(T > 0, piece.eps, side * 1.0)  # finite tangents where the weight is 0
     u2 = jnp.expm1(2j * _continued_power(eps, side, texture.scale, texture.exponent))
-    return _complex_matvec(win, u2), _complex_matvec(win, u2 * (u2 + 2.0))
+    u4 = u2 * (u2 + 2.0)
+    values = (*weighted_values(win, u2, u4), _kinked(piece))
+    return _complex_matvec(win, u2), _complex_matvec(win, u4), values
 
 
 def _complex_matvec(a: Array, x: Array) -> Array:
@@ -393,8 +405,9 @@ def _complex_matvec(a: Array, x: Array) -> Array:
     return (ar @ xr - ai @ xi) + 1j * (ar @ xi + ai @ xr)
 
 
-def _real_moments(piece: Piece, T, V, mu0, theta, window: bool) -> tuple[Array, Array]:
-    """E_2, E_4 of the windows along a real piece; at T = 0 the windows are steps (1 for RL at
+def _real_moments(piece: Piece, T, V, mu0, theta, window: bool, kink: bool = False):
+    """E_2, E_4 of the windows along a real piece, and the node value factors of the error
+    estimate (jaxmi.integrals.weighted_values); at T = 0 the windows are steps (1 for RL at
     V >= 0, else LR, inside the bias window; 0 outside)."""
     eps = piece.eps
     if window:
@@ -403,7 +416,12 @@ def _real_moments(piece: Piece, T, V, mu0, theta, window: bool) -> tuple[Array, 
     else:
         step = jnp.zeros((3, *eps.shape))
     win = jnp.where(T > 0, _fermi_windows(eps, T, V, mu0), step) * piece.weights[None, :]
-    return texture.real_moments(win, theta(eps))
+    th = theta(eps)
+    re2, im2, re4, im4 = texture.real_kernel_parts(th)
+    values = weighted_values(win, re2 + 1j * im2, re4 + 1j * im4)
+    if kink:
+        values = (*values, _kinked(piece))
+    return (*texture.real_moments(win, th), values)
 
 
 def path(T: Array, V: Array, model: Model, config: Config, strategy: Strategy) -> list[Piece]:
@@ -423,25 +441,42 @@ def coefficients(
 ) -> Coefficients:
     """The 15 numbers of one (T, V) pair for a model (scalars T, V in vF*k0; T >= 0), along
     the path of ``strategy`` (default: :func:`jaxmi.strategy.choose`)."""
+    return coefficients_and_values(T, V, model, config, strategy)[0]
+
+
+def coefficients_and_values(
+    T: Array, V: Array, model: Model, config: Config = Config(), strategy: Strategy | None = None
+):
+    """(:func:`coefficients`, the node value factors of each piece of the path): the factors
+    give the quadrature error bounds (jaxmi.integrals.flat_errors); unused, they cost nothing
+    under ``jit``."""
     strategy = choose(model) if strategy is None else strategy
     T = jnp.asarray(T, dtype=float)
     V = jnp.asarray(V, dtype=float)
     if strategy.integration == "paper-contour":
-        return integrals.coefficients(T, V, config=config)
+        return integrals.coefficients_and_values(T, V, config=config)
     mu0 = jnp.asarray(model.mu0, dtype=float)
     e2 = jnp.zeros(3, complex)
     e4 = jnp.zeros(3, complex)
+    values = []
+    # a power law |eps|^p (and possibly a user texture) has a kink at the Dirac point, a
+    # polynomial has none (the estimate treats the panels touching it apart)
+    kink = not isinstance(model.texture, Polynomial)
     for piece in path(T, V, model, config, strategy):
         if piece.side:
-            m2, m4 = _ray_moments(piece, T, V, mu0, model.texture)
+            m2, m4, vals = _ray_moments(piece, T, V, mu0, model.texture)
         else:
-            m2, m4 = _real_moments(piece, T, V, mu0, model.texture, piece.name == "window")
+            m2, m4, vals = _real_moments(
+                piece, T, V, mu0, model.texture, piece.name == "window", kink
+            )
         e2 = e2 + m2
         e4 = e4 + m4
+        values.append(vals)
     pos = (V >= 0).astype(float)
     w_step = jnp.stack([jnp.zeros_like(V), V * pos, -V * (1.0 - pos)])
     w = jnp.where(T > 0, closed_form_windows(T, V), w_step)
-    return Coefficients(V=V, w=w, E2=e2, E4=e4, pol=polarization_factor(V, T))
+    c = Coefficients(V=V, w=w, E2=e2, E4=e4, pol=polarization_factor(V, T))
+    return c, tuple(values)
 
 
 def rate_matrices(
@@ -598,13 +633,61 @@ def current_and_slope(Jt: Array, rates, tangents, T: Array, V: Array, spin: floa
     return cur, dcur / tau, jnp.where(zero, 0.0, r)
 
 
-def _observables(current, conductance, r, spin: float) -> Observables:
+def _observables(current, conductance, r, spin: float, error=None) -> Observables:
     maps = bloch_maps(spin)
     d = maps.basis.shape[-1]
     sp = r @ maps.spin_r.T
     eye = jnp.eye(d).reshape((1,) * (r.ndim - 1) + (d, d))
     rho = eye / d + jnp.einsum("...k,kab->...ab", r, maps.basis)
-    return Observables(current, conductance, sp, rho)
+    return Observables(current, conductance, sp, rho, error)
+
+
+def _matrices(c: Coefficients) -> tuple[Array, Array]:
+    k0, dk, d0, dd = coupling_matrices(c)
+    return k0 + dk, d0 + dd
+
+
+def pair_and_errors(T: Array, V: Array, model: Model, config: Config, strategy: Strategy):
+    """(c, dc, e, de) of one (T, V) pair: the coefficients, their V-derivatives and the error
+    bounds of [E2, E4] of the three windows, (6,) each (jaxmi.integrals.flat_errors). The
+    window's nodes move with V at T = 0 (the Leibniz terms), so the tangents of the kernels
+    count too (jaxmi.integrals.tangent_pieces)."""
+    (c, values), (dc, dvalues) = jax.jvp(
+        lambda v: coefficients_and_values(T, v, model, config, strategy), (V,), (jnp.ones_like(V),)
+    )
+    e = flat_errors(values, config.order)
+    de = flat_errors(tangent_pieces(values, dvalues, moving=True), config.order)
+    return c, dc, e, de
+
+
+def slope_and_error(Jt, c, dc, e, de, T, V, model: Model, config: Config):
+    """(current, conductance, r, error) of one J tensor (3, 3) against one pair's coefficients.
+
+    The error: first-order bounds through the solve, sum |d obs / d E| e + |d obs / d E'| e'
+    over the real and imaginary parts of the six integrals and of their V-derivatives (one
+    reverse pass per output: current, conductance, each r_k), made relative by
+    jaxmi.estimate.relative. The spin's and rho's bounds follow from those of r with the
+    absolute values of the (linear) maps from r.
+    """
+    spin, reg = model.spin, config.regularization
+    maps = bloch_maps(spin)
+
+    def obs(x):
+        ce = c._replace(E2=x[0] + 1j * x[1], E4=x[2] + 1j * x[3])
+        de_ = dc._replace(E2=x[4] + 1j * x[5], E4=x[6] + 1j * x[7])
+        cur, dcur, r = current_and_slope(Jt, _matrices(ce), _matrices(de_), T, V, spin, reg)
+        return jnp.concatenate([jnp.stack([cur, dcur]), r]), (cur, dcur, r)
+
+    x = jnp.stack([f(z) for z in (c.E2, c.E4, dc.E2, dc.E4) for f in (jnp.real, jnp.imag)])
+    jac, (cur, dcur, r) = jax.jacrev(obs, has_aux=True)(x)  # (2 + d^2 - 1, 8, 3)
+    bound = jnp.stack([e[:3], e[:3], e[3:], e[3:], de[:3], de[:3], de[3:], de[3:]])
+    b = jnp.sum(jnp.abs(jac) * bound[None], axis=(1, 2))
+    b_r = b[2:]
+    b_spin = jnp.abs(jnp.asarray(maps.spin_r)) @ b_r
+    b_rho = jnp.max(jnp.einsum("k,kab->ab", b_r, jnp.abs(jnp.asarray(maps.basis))))
+    s = estimate.coupling_scale(jnp.sum(Jt * Jt), spin)
+    err = estimate.relative(jnp.concatenate([b[:2], b_spin / spin, b_rho[None]]), s, T, V)
+    return cur, dcur, r, err
 
 
 def point(
@@ -616,13 +699,13 @@ def point(
     strategy: Strategy | None = None,
 ) -> Observables:
     """General path for one point: J (3,) or (3, 3) as model.exchange says; T, V scalars.
-    ``strategy``: the integration path (default :func:`jaxmi.strategy.choose`)."""
+    ``strategy``: the integration path (default :func:`jaxmi.strategy.choose`). With the
+    per-point error estimate (``error``; XLA drops it where it is not used)."""
+    strategy = _strategy(model, strategy)
     Jt = exchange_tensor(J, model.exchange)
-    rates, tangents = jax.jvp(
-        lambda v: rate_matrices(T, v, model, config, strategy), (V,), (jnp.ones_like(V),)
-    )
-    cur, dcur, r = current_and_slope(Jt, rates, tangents, T, V, model.spin, config.regularization)
-    return _observables(cur, dcur, r, model.spin)
+    c, dc, e, de = pair_and_errors(T, V, model, config, strategy)
+    cur, dcur, r, err = slope_and_error(Jt, c, dc, e, de, T, V, model, config)
+    return _observables(cur, dcur, r, model.spin, err)
 
 
 #: Points per vmapped batch of :func:`points`' loop.
@@ -691,10 +774,23 @@ def grid_arrays(
     return _grid_arrays(J, T, V, model, config, _strategy(model, strategy))
 
 
+def _grid_error(J: Array, T: Array, V: Array, model: Model, config: Config, strategy: Strategy):
+    """(current, conductance, r, error) of every J (nJ, ...) against every pair (nP,)."""
+    c, dc, e, de = jax.vmap(lambda t, v: pair_and_errors(t, v, model, config, strategy))(T, V)
+
+    def one(j, c_, dc_, e_, de_, t, v):
+        Jt = exchange_tensor(j, model.exchange)
+        return slope_and_error(Jt, c_, dc_, e_, de_, t, v, model, config)
+
+    per_pair = jax.vmap(one, in_axes=(None, 0, 0, 0, 0, 0, 0))
+    batch = max(1, 4096 // T.shape[0])
+    return jax.lax.map(lambda j: per_pair(j, c, dc, e, de, T, V), J, batch_size=batch)
+
+
 @functools.partial(jax.jit, static_argnames=("config", "strategy"))
 def _grid(J, T, V, model, config, strategy):
-    cur, dcur, r = _grid_r(J, T, V, model, config, strategy)
-    return _observables(cur, dcur, r, model.spin)
+    cur, dcur, r, err = _grid_error(J, T, V, model, config, strategy)
+    return _observables(cur, dcur, r, model.spin, err)
 
 
 def grid(

@@ -35,7 +35,15 @@ from jax import Array
 
 from jaxmi import texture
 from jaxmi.config import Config
-from jaxmi.quadrature import RAY, T_TURN, composite, ray_breaks, ray_fractions, window_breaks
+from jaxmi.quadrature import (
+    RAY,
+    T_TURN,
+    composite,
+    product_error_bound,
+    ray_breaks,
+    ray_fractions,
+    window_breaks,
+)
 
 
 class Coefficients(NamedTuple):
@@ -157,17 +165,51 @@ def closed_form_windows(T: Array, V: Array) -> Array:
     return jnp.stack([2.0 * T, b + 0.5 * V, b - 0.5 * V])
 
 
-def _window_segment(T: Array, V: Array, a: Array, config: Config) -> tuple[Array, Array, Array]:
-    """E_2, E_4 over the real window [0, a] in real arithmetic (a = |V|/2)."""
+def weighted_values(win: Array, u2: Array, u4: Array) -> tuple[Array, Array]:
+    """The factors of the node values of the six integrals E_n of one piece: ``win`` (3, N)
+    (window times quadrature weight) and the kernels u_n = exp(i n theta) - 1, stacked (2, N)
+    (what :func:`jaxmi.quadrature.product_error_bound` takes)."""
+    return win, jnp.stack([u2, u4])
+
+
+def flat_errors(values, order: int) -> Array:
+    """Error bounds of E2 and E4 of the three windows (each for its real and its imaginary part;
+    the closed-form w is exact) from the node value factors of each piece, a sequence of
+    (win, kernels) pairs (:func:`weighted_values`). Shape (6,) = [E2 of d, RL, LR; E4 ...],
+    units vF*k0."""
+    e = sum(
+        product_error_bound(v[0], v[1], order, *v[2:]) for v in values
+    )  # (3 windows, 2 kernels)
+    return jnp.concatenate([e[:, 0], e[:, 1]])
+
+
+def tangent_pieces(values, tangents, moving: bool = False):
+    """The node value factors of the V-derivatives from those of the values and their tangents
+    under ``jax.jvp``: d(win u) = dwin u + win du, as two pieces each (the second only where
+    the nodes move with V, ``moving``; the paper path's nodes never do). A piece's optional
+    third entry (the panels with a kink: jaxmi.quadrature.product_error_bound) carries over."""
+    out = [(t[0], v[1], *v[2:]) for v, t in zip(values, tangents, strict=True)]
+    if moving:
+        out += [(v[0], t[1], *v[2:]) for v, t in zip(values, tangents, strict=True)]
+    return out
+
+
+def _window_segment(T: Array, V: Array, a: Array, config: Config):
+    """E_2, E_4 over the real window [0, a] in real arithmetic (a = |V|/2), and the weighted node
+    values (:func:`weighted_values`)."""
     x, w = composite(window_breaks(a, T, config.window_panels), config.order)
     fr, hr = occupations(x - 0.5 * V, T)
     fl, hl = occupations(x + 0.5 * V, T)
     win = jnp.stack([fr * hr + fl * hl, fr * hl, fl * hr]) * (2.0 * w)[None, :]
-    return texture.real_moments(win, texture.theta(x))
+    th = texture.theta(x)
+    re2, im2, re4, im4 = texture.real_kernel_parts(th)
+    values = weighted_values(win, re2 + 1j * im2, re4 + 1j * im4)
+    return (*texture.real_moments(win, th), values)
 
 
-def _tail(T: Array, V: Array, a: Array, config: Config) -> tuple[Array, Array]:
-    """E_2, E_4 along the tail (ray, or the real axis below T_TURN), Fermi factors from tables."""
+def _tail(T: Array, V: Array, a: Array, config: Config):
+    """E_2, E_4 along the tail (ray, or the real axis below T_TURN), Fermi factors from tables,
+    and the weighted node values (:func:`weighted_values`)."""
     t, w = composite(ray_breaks(T, config.tail_panels, config.tail_cutoff), config.order)
     turn = T < T_TURN
     ray = jnp.where(turn, 1.0 + 0.0j, RAY)
@@ -183,7 +225,7 @@ def _tail(T: Array, V: Array, a: Array, config: Config) -> tuple[Array, Array]:
     win = jnp.where(T > 0, win, 0.0)  # T = 0: the tail has zero length
     u2 = texture.phase_minus_one(2, texture.theta(eps))
     u4 = u2 * (u2 + 2.0)  # exp(4 i theta) - 1, no cancellation
-    return win @ u2, win @ u4
+    return win @ u2, win @ u4, weighted_values(win, u2, u4)
 
 
 def coefficients(T: Array, V: Array, *, config: Config = Config()) -> Coefficients:
@@ -196,11 +238,19 @@ def coefficients(T: Array, V: Array, *, config: Config = Config()) -> Coefficien
     factors there. Node positions are held out of the gradient (a contour integral does not
     depend on its path); tangents flow through the Fermi arguments.
     """
+    return coefficients_and_values(T, V, config=config)[0]
+
+
+def coefficients_and_values(T: Array, V: Array, *, config: Config = Config()):
+    """(:func:`coefficients`, the node value factors of its two pieces): the factors, a tuple of
+    (win (3, N), kernels (2, N)) pairs (:func:`weighted_values`), give the quadrature error
+    bounds (:func:`flat_errors`); under ``jax.jvp`` their tangents give those of the
+    V-derivatives (:func:`tangent_pieces`). Unused, they cost nothing under ``jit``."""
     T = jnp.asarray(T, dtype=float)
     V = jnp.asarray(V, dtype=float)
     a0 = jax.lax.stop_gradient(0.5 * jnp.abs(V))
-    e2w, e4w = _window_segment(T, V, a0, config)
-    e2t, e4t = _tail(T, V, a0, config)
+    e2w, e4w, vw = _window_segment(T, V, a0, config)
+    e2t, e4t, vt = _tail(T, V, a0, config)
     e2, e4 = e2w + e2t, e4w + e4t
     # T = 0: the windows are steps at eps = a = |V|/2 and the nodes do not move with V, so the
     # Leibniz term of d/dV is added explicitly, as the value-free Taylor terms
@@ -214,6 +264,5 @@ def coefficients(T: Array, V: Array, *, config: Config = Config()) -> Coefficien
     du2a = 4j * a0 * (u2a + 1.0)  # d/da exp(2 i a^2)
     e2 = e2 + 2.0 * edge * (da * u2a + 0.5 * da * da * du2a)
     e4 = e4 + 2.0 * edge * (da * u2a * (u2a + 2.0) + da * da * du2a * (u2a + 1.0))
-    return Coefficients(
-        V=V, w=closed_form_windows(T, V), E2=e2, E4=e4, pol=polarization_factor(V, T)
-    )
+    c = Coefficients(V=V, w=closed_form_windows(T, V), E2=e2, E4=e4, pol=polarization_factor(V, T))
+    return c, (vw, vt)

@@ -21,9 +21,10 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
+from jaxmi import estimate
 from jaxmi.config import Config
 from jaxmi.generator import COLUMNS, PAIRS, Generator, generator
-from jaxmi.integrals import coefficients
+from jaxmi.integrals import coefficients_and_values, flat_errors, tangent_pieces
 from jaxmi.stationary import free_polarization, reached_state_solve, safe_ratio
 
 # numpy, not jnp: a module constant must not become a tracer if first imported under jit.
@@ -44,12 +45,17 @@ class Observables(NamedTuple):
         conductance: dG / G0 = d current / dV, units e^2/h, shape (...).
         spin: (<Sx>, <Sy>, <Sz>) = Tr(S rho), shape (..., 3).
         density_matrix: rho of the impurity, shape (..., 2, 2), complex.
+        error: the per-point estimate of the quadrature error, relative, one number for all
+            the observables (jaxmi.estimate: the largest of the current's error over
+            J^2 max(|V|, T), the conductance's over J^2 and the spin's over S), shape (...);
+            None where a path does not compute it.
     """
 
     current: Array
     conductance: Array
     spin: Array
     density_matrix: Array
+    error: Array | None = None
 
 
 def free_current(J: Array, V: Array) -> Array:
@@ -92,20 +98,58 @@ def combine(J: Array, q: Array, V: Array, pol: Array, config: Config) -> tuple[A
     return current, jnp.stack([rx, jnp.zeros_like(rx), rz], axis=-1)
 
 
-def _from_r(current: Array, conductance: Array, r: Array) -> Observables:
-    return Observables(current, conductance, 0.5 * r, density_from_spin(0.5 * r))
+def _from_r(current: Array, conductance: Array, r: Array, error: Array) -> Observables:
+    return Observables(current, conductance, 0.5 * r, density_from_spin(0.5 * r), error)
+
+
+def generator_and_errors(T: Array, V: Array, config: Config):
+    """(gen, dgen, eq, deq) of one (T, V) pair: the generator, its V-derivative and the error
+    bounds of their forms (6, 13) each (jaxmi.estimate.forms_errors)."""
+
+    def one(v):
+        c, values = coefficients_and_values(T, v, config=config)
+        return generator(c), values
+
+    (gen, values), (dgen, dvalues) = jax.jvp(one, (V,), (jnp.ones_like(V),))
+    eq = estimate.forms_errors(flat_errors(values, config.order), gen.forms)
+    de = flat_errors(tangent_pieces(values, dvalues), config.order)
+    deq = estimate.forms_errors(de, dgen.forms)
+    return gen, dgen, eq, deq
+
+
+def _slope_and_error(J, jj6, q, dq, gen, dgen, eq, deq, T, config: Config):
+    """(current, conductance, r, error) of J (..., 3) with jj6 (..., 6), the forms q, dq
+    (..., 13) at J, against generators and form bounds broadcasting with them."""
+    ones = jnp.ones_like(gen.V)
+    (cur, r), (dcur, dr_v) = jax.jvp(
+        lambda a, v, p: combine(J, a, v, p, config), (q, gen.V, gen.pol), (dq, ones, dgen.pol)
+    )
+    rz0, drz0 = jax.jvp(lambda p: free_polarization(J, p), (gen.pol,), (dgen.pol,))
+    a6 = jnp.abs(jj6)
+    eqj = jnp.moveaxis(jnp.einsum("...p,...pc->...c", a6, eq), -1, 0)
+    edqj = jnp.moveaxis(jnp.einsum("...p,...pc->...c", a6, deq), -1, 0)
+    bounds = estimate.paper_bounds(
+        jnp.moveaxis(q, -1, 0),
+        jnp.moveaxis(dq, -1, 0),
+        eqj,
+        edqj,
+        (r[..., 0], r[..., 2] - rz0),
+        (dr_v[..., 0], dr_v[..., 2] - drz0),
+        rz0,
+        drz0,
+        config.regularization,
+    )
+    s = estimate.coupling_scale(jnp.sum(J * J, axis=-1), 0.5)
+    return cur, dcur, r, estimate.relative(bounds, s, T, gen.V)
 
 
 def point(J: Array, T: Array, V: Array, config: Config = Config()) -> Observables:
     """Direct path for one point: J (3,), T and V scalars (units vF*k0)."""
+    gen, dgen, eq, deq = generator_and_errors(T, V, config)
     jj6 = pair_products(J)
-
-    def current_and_r(v):
-        gen = generator(coefficients(T, v, config=config))
-        return combine(J, jj6 @ gen.forms, gen.V, gen.pol, config)
-
-    (cur, r), (dcur, _) = jax.jvp(current_and_r, (V,), (jnp.ones_like(V),))
-    return _from_r(cur, dcur, r)
+    q, dq = jj6 @ gen.forms, jj6 @ dgen.forms
+    cur, dcur, r, err = _slope_and_error(J, jj6, q, dq, gen, dgen, eq, deq, T, config)
+    return _from_r(cur, dcur, r, err)
 
 
 #: Points per block of the direct path: a block's per-node intermediates (~1 MB) stay in
@@ -136,13 +180,8 @@ def points(J: Array, T: Array, V: Array, config: Config = Config()) -> Observabl
 
 def generators(T: Array, V: Array, config: Config = Config()) -> tuple[Generator, Generator]:
     """Generators of a flat batch of (T, V) pairs and their V-derivatives, leading axis (n,)."""
-
-    def one(t, v):
-        return jax.jvp(
-            lambda vv: generator(coefficients(t, vv, config=config)), (v,), (jnp.ones_like(v),)
-        )
-
-    return jax.vmap(one)(T, V)
+    gen, dgen, _, _ = jax.vmap(lambda t, v: generator_and_errors(t, v, config))(T, V)
+    return gen, dgen
 
 
 #: Points per block of the J-combination: its intermediates then stay in cache (measured on
@@ -150,12 +189,18 @@ def generators(T: Array, V: Array, config: Config = Config()) -> tuple[Generator
 BLOCK_POINTS = 8192
 
 
-def _combine_block(J: Array, gen: Generator, dgen: Generator, config: Config):
-    """(current, conductance, spin) of J (b, 3) against generators (nP,): shapes (b, nP[, 3])."""
+def _combine_block(J: Array, gen: Generator, dgen: Generator, errors, config: Config):
+    """(current, conductance, spin[, error]) of J (b, 3) against generators (nP,): shapes
+    (b, nP[, 3]); the error where ``errors`` = (eq, deq, T): the forms' bounds (nP, 6, 13) each
+    and the temperatures (nP,), is given."""
     jj6 = pair_products(J)
     q = jnp.einsum("jp,npc->jnc", jj6, gen.forms)
     dq = jnp.einsum("jp,npc->jnc", jj6, dgen.forms)
     Jb = J[:, None, :]
+    if errors is not None:
+        bc = jax.tree_util.tree_map(lambda x: x[None], (gen, dgen, *errors))
+        cur, dcur, r, err = _slope_and_error(Jb, jj6[:, None, :], q, dq, *bc, config)
+        return cur, dcur, 0.5 * r, err
     (cur, r), (dcur, _) = jax.jvp(
         lambda q_, v_, p_: combine(Jb, q_, v_, p_, config),
         (q, gen.V[None, :], gen.pol[None, :]),
@@ -164,39 +209,45 @@ def _combine_block(J: Array, gen: Generator, dgen: Generator, config: Config):
     return cur, dcur, 0.5 * r
 
 
-def combine_grid(J: Array, gen: Generator, dgen: Generator, config: Config):
+def combine_grid(J: Array, gen: Generator, dgen: Generator, config: Config, errors=None):
     """Every J (nJ, 3) against every pair of a batch of generators (nP,).
 
     The quadratic forms and their V-derivatives are evaluated at blocks of J (two small matrix
     products), then elementwise arithmetic; blocks of ~BLOCK_POINTS points keep it in cache.
 
     Returns:
-        (current (nJ, nP), conductance (nJ, nP), spin (nJ, nP, 3)).
+        (current (nJ, nP), conductance (nJ, nP), spin (nJ, nP, 3)), and the error (nJ, nP)
+        where ``errors`` (the forms' bounds and T, (eq, deq, T)) is given.
     """
     n_j, n_p = J.shape[0], gen.V.shape[0]
     block = max(1, min(n_j, BLOCK_POINTS // max(n_p, 1)))
     n_blocks = -(-n_j // block)
     Jp = jnp.concatenate([J, jnp.zeros((n_blocks * block - n_j, 3))]).reshape(n_blocks, block, 3)
-    out = jax.lax.map(lambda j: _combine_block(j, gen, dgen, config), Jp)
+    out = jax.lax.map(lambda j: _combine_block(j, gen, dgen, errors, config), Jp)
     return jax.tree_util.tree_map(lambda x: x.reshape(n_blocks * block, *x.shape[2:])[:n_j], out)
 
 
-@functools.partial(jax.jit, static_argnames="config")
-def grid_arrays(J: Array, T: Array, V: Array, config: Config = Config()):
+@functools.partial(jax.jit, static_argnames=("config", "with_error"))
+def grid_arrays(J: Array, T: Array, V: Array, config: Config = Config(), with_error: bool = False):
     """Factorized path without the density matrix (what a sweep stores).
 
     J (nJ, 3) against (T, V) pairs T (nP,), V (nP,) -> (current (nJ, nP), conductance (nJ, nP),
-    spin (nJ, nP, 3)). The energy integrals are computed once per pair, then combined with
-    every J.
+    spin (nJ, nP, 3)), and with ``with_error`` the per-point error estimate (nJ, nP) after them
+    (jaxmi.estimate; it costs a reverse pass per observable through the per-J part). The energy
+    integrals are computed once per pair, then combined with every J.
     """
-    gen, dgen = generators(T, V, config)
-    # Keeps XLA from fusing the integrals' reductions into the per-J loops.
-    gen, dgen = jax.lax.optimization_barrier((gen, dgen))
-    return combine_grid(J, gen, dgen, config)
+    if not with_error:
+        gen, dgen = generators(T, V, config)
+        # Keeps XLA from fusing the integrals' reductions into the per-J loops.
+        gen, dgen = jax.lax.optimization_barrier((gen, dgen))
+        return combine_grid(J, gen, dgen, config)
+    gen, dgen, eq, deq = jax.vmap(lambda t, v: generator_and_errors(t, v, config))(T, V)
+    gen, dgen, eq, deq = jax.lax.optimization_barrier((gen, dgen, eq, deq))
+    return combine_grid(J, gen, dgen, config, (eq, deq, T))
 
 
 @functools.partial(jax.jit, static_argnames="config")
 def grid(J: Array, T: Array, V: Array, config: Config = Config()) -> Observables:
     """Factorized path: J (nJ, 3) against (T, V) pairs T (nP,), V (nP,) -> leading (nJ, nP)."""
-    cur, dcur, spin = grid_arrays(J, T, V, config)
-    return Observables(cur, dcur, spin, density_from_spin(spin))
+    cur, dcur, spin, err = grid_arrays(J, T, V, config, with_error=True)
+    return Observables(cur, dcur, spin, density_from_spin(spin), err)

@@ -48,6 +48,8 @@ INTEGRATION_OPTIONS = {
 }
 #: The Config fields each solver reads.
 SOLVER_OPTIONS = {"spin-half-2x2": ("regularization",), "spin-s": ("regularization",)}
+#: The Config fields every strategy reads (the error estimate's tolerance).
+COMMON_OPTIONS = ("tolerance",)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,7 +88,9 @@ class Strategy:
         if self.solver not in SOLVERS:
             raise ValueError(f"solver must be one of {SOLVERS}, got {self.solver!r}")
         if not self.options:
-            names = INTEGRATION_OPTIONS[self.integration] + SOLVER_OPTIONS[self.solver]
+            names = (
+                INTEGRATION_OPTIONS[self.integration] + SOLVER_OPTIONS[self.solver] + COMMON_OPTIONS
+            )
             object.__setattr__(self, "options", tuple(dict.fromkeys(names)))
 
     def describe(self) -> str:

@@ -29,6 +29,7 @@ engine misses are listed in KNOWN_FAIL (none now).
 
 import json
 import pathlib
+import warnings
 
 import numpy as np
 import pytest
@@ -107,9 +108,29 @@ def relative_errors(p: dict, out) -> dict:
     }
 
 
-def evaluate(p: dict):
+def estimate_measure(p: dict, out) -> float:
+    """The true error in the error estimate's own measure (jaxmi.estimate.relative): the
+    current's over s max(|V|, T), the conductance's over s, s = (4/3) S (S + 1) sum J_ij^2, the
+    spin's over S and rho's entries as they are."""
+    S = p["S"]
+    s = (4.0 / 3.0) * S * (S + 1) * float(np.sum(np.square(p["J"])))
+    return max(
+        abs(float(out.current) - p["current"]) / (s * max(p["T"], abs(p["V"]))),
+        abs(float(out.conductance) - p["conductance"]) / s,
+        float(np.max(np.abs(np.asarray(out.spin) - p["spin"]))) / S,
+        float(np.max(np.abs(np.asarray(out.density_matrix) - _rho(p)))),
+    )
+
+
+def evaluate(p: dict, record: list | None = None):
+    """The engine at the point (default Config); its AccuracyWarnings go to ``record``."""
     model = Model(spin=p["S"], exchange="tensor", mu0=p["mu0"], texture=_texture(p["texture"]))
-    return jaxmi.evaluate(np.array(p["J"]), p["T"], p["V"], model=model)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", jaxmi.AccuracyWarning)
+        out = jaxmi.evaluate(np.array(p["J"]), p["T"], p["V"], model=model)
+    if record is not None:
+        record.extend(w for w in caught if issubclass(w.category, jaxmi.AccuracyWarning))
+    return out
 
 
 def _param(n: int, p: dict):
@@ -128,12 +149,15 @@ def _param(n: int, p: dict):
     ids=lambda x: str(x) if isinstance(x, int) else f"S={x['S']},T={x['T']:.3g},V={x['V']:.3g}",
 )
 def test_engine_matches_family_reference2(n, p):
-    out = evaluate(p)
+    caught: list = []
+    out = evaluate(p, caught)
     err = relative_errors(p, out)
-    worst = max(err.values())
-    estimate = getattr(out, "error", None)
-    if estimate is not None and float(np.max(estimate)) > ACCEPT:
-        # flagged: accepted, but the estimate must bound the true error
-        assert worst <= float(np.max(estimate)), (err, estimate)
+    estimate = float(np.max(out.error))
+    # the warning is the estimate's verdict, nothing else
+    assert bool(caught) == (estimate > ACCEPT), (estimate, [str(w.message) for w in caught])
+    if estimate > ACCEPT:
+        # flagged: accepted, but the estimate must bound the true error (in its own measure;
+        # a flagged point's error is far above the table's own accuracy, ~1e-13)
+        assert estimate_measure(p, out) <= estimate, (err, estimate)
     else:
-        assert worst <= TOL, err
+        assert max(err.values()) <= TOL, (err, estimate)

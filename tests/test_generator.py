@@ -6,6 +6,8 @@ These tests check that reduction and the closed-form texture-free parts against 
 system, solved here with numpy.
 """
 
+import warnings
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -54,7 +56,10 @@ def test_reduced_solve_equals_generic(J, tv):
     T, V = tv
     J = np.array(J)
     r, cur, _ = _generic(J, T, V)
-    out = jaxmi.evaluate(J, T, V)
+    with warnings.catch_warnings():
+        # T = 1: the error estimate's known pessimism there (docs/accuracy.md), not the subject
+        warnings.simplefilter("ignore", jaxmi.AccuracyWarning)
+        out = jaxmi.evaluate(J, T, V)
     np.testing.assert_allclose(2 * np.asarray(out.spin), r, rtol=1e-9, atol=1e-12)
     assert float(out.current) == pytest.approx(cur, rel=1e-9, abs=1e-13)
 
