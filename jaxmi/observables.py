@@ -92,7 +92,8 @@ def combine(J: Array, q: Array, V: Array, pol: Array, config: Config) -> tuple[A
     return current, jnp.stack([rx, jnp.zeros_like(rx), rz], axis=-1)
 
 
-def _from_r(current: Array, conductance: Array, r: Array) -> Observables:
+def from_bloch(current: Array, conductance: Array, r: Array) -> Observables:
+    """Observables from the current, the conductance and the Bloch vector r = 2 <S>."""
     return Observables(current, conductance, 0.5 * r, density_from_spin(0.5 * r))
 
 
@@ -105,7 +106,7 @@ def point(J: Array, T: Array, V: Array, config: Config = Config()) -> Observable
         return combine(J, jj6 @ gen.forms, gen.V, gen.pol, config)
 
     (cur, r), (dcur, _) = jax.jvp(current_and_r, (V,), (jnp.ones_like(V),))
-    return _from_r(cur, dcur, r)
+    return from_bloch(cur, dcur, r)
 
 
 #: Points per block of the direct path: a block's per-node intermediates (~1 MB) stay in
