@@ -99,7 +99,7 @@ class Config:
     family_tail_panels: int = 32
     contour_link_panels: int = 8
     contour_ray_panels: int = 7
-    even_window_panels: int = 5
+    even_window_panels: int = 6
     even_ray_panels: int = 7
 
     def __post_init__(self) -> None:

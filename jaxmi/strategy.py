@@ -14,7 +14,7 @@ Integration paths (all give the same 15 numbers per (T, V), :class:`jaxmi.integr
   asked for, see EVEN_CHOSEN), any s and concrete mu0, other than the paper's texture at
   mu0 = 0: the full line folded onto the half line, the folded window [0, |mu0| + |V|/2] on the
   real axis, then one ray at pi/(2p) with table Fermi factors (jaxmi.family.even_coefficients;
-  352 nodes, 1.8x the paper contour's, half the power-law contour's, and no complex power per
+  400 nodes, 2.1x the paper contour's, 0.57x the power-law contour's, and no complex power per
   node). ``Strategy.power`` holds p (static).
 * ``"real-axis"``: :class:`jaxmi.model.Polynomial` and :class:`jaxmi.model.CustomTexture` (a
   polynomial's sector is set by its leading term only asymptotically; a user function need not

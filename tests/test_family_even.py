@@ -38,7 +38,7 @@ def test_strategy_takes_the_even_contour_for_the_gated_points():
 
 
 def test_even_contour_matches_the_slow_reference():
-    # Measured (default Config: 3 x 5 window panels + 7 ray panels of order 16, 352 nodes):
+    # Measured (default Config: 3 x 6 window panels + 7 ray panels of order 16, 400 nodes):
     # conductance 6.8e-15 relative, current 1.6e-15 (relative to the larger of |I| and
     # |J|^2 max(T, |V|), the scale where it is 0 at V = 0), spin 3.3e-16 absolute; the
     # reference's own conductance error is 2e-14 to 9e-14. Held at ~10x: 7e-14, 2e-14, 3e-15.
