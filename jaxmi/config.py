@@ -95,6 +95,11 @@ class Config:
         contour_ray_panels: panels on each ray of the power-law contour, each twice as long as
             the previous one from the ray's start (the first is 2^(1 - panels) of the ray; three
             more, shrinking by 4, below it: jaxmi.family.ray_fractions).
+        even_window_panels: panels on each of the three pieces of the folded window of the even
+            contour (jaxmi.family.even_breaks): [0, c] graded toward the inner Fermi edge
+            c = ||mu0| - |V|/2|, then [c, b] graded toward c and toward b = |mu0| + |V|/2.
+        even_ray_panels: panels on the even contour's ray from b (each twice as long as the
+            previous one from b).
         regularization: relative shift of the Bloch matrix in the stationary solve, i.e. the
             Laplace variable of the trajectory started at ``rho = 1/2`` (see
             :func:`jaxmi.stationary.reached_state_solve`).
@@ -111,6 +116,8 @@ class Config:
     family_tail_panels: int = 32
     contour_link_panels: int = 8
     contour_ray_panels: int = 7
+    even_window_panels: int = 6
+    even_ray_panels: int = 7
     tolerance: float = 1e-10
 
     def __post_init__(self) -> None:
@@ -122,6 +129,8 @@ class Config:
             "family_tail_panels",
             "contour_link_panels",
             "contour_ray_panels",
+            "even_window_panels",
+            "even_ray_panels",
         ):
             value = getattr(self, name)
             if isinstance(value, numbers.Integral) and not isinstance(value, bool):

@@ -41,9 +41,9 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
-from jaxmi import estimate, integrals, texture
+from jaxmi import estimate, integrals, observables, texture
 from jaxmi.config import Config
-from jaxmi.generator import coupling_matrices
+from jaxmi.generator import coupling_matrices, generator
 from jaxmi.impurity import bloch_maps, frame_maps
 from jaxmi.integrals import (
     Coefficients,
@@ -56,7 +56,7 @@ from jaxmi.integrals import (
     weighted_values,
 )
 from jaxmi.model import Model, Polynomial, exchange_tensor
-from jaxmi.observables import Observables
+from jaxmi.observables import Observables, combine, pair_products
 from jaxmi.quadrature import composite, gauss_legendre, touching, window_breaks
 from jaxmi.strategy import Strategy, choose
 
@@ -424,6 +424,249 @@ def _real_moments(piece: Piece, T, V, mu0, theta, window: bool, kink: bool = Fal
     return (*texture.real_moments(win, th), values)
 
 
+# --- The "even-contour" strategy: theta = (eps/s)^p, p = 2 or 4, any mu0 -----------------------
+
+
+def even_breaks(T: Array, V: Array, mu0: Array, config: Config) -> Array:
+    """Panel ends of the folded window [0, b], b = |mu0| + |V|/2, shape (3 P + 1,),
+    P = ``even_window_panels``: [0, c] graded toward c = ||mu0| - |V|/2| (the inner Fermi edge
+    of the folded window), then [c, b] graded toward both c and b (window_breaks on each half).
+
+    At mu0 = 0, c = b = |V|/2: the first piece is the paper's window [0, |V|/2] (at its panel
+    count), the other two are empty (zero-width panels, zero weight).
+    """
+    n = config.even_window_panels
+    h = 0.5 * jnp.abs(V)
+    m = jnp.abs(mu0)
+    c = jnp.abs(m - h)
+    half = 0.5 * ((m + h) - c)  # = min(|mu0|, |V|/2)
+    mid = c + half
+    inner = window_breaks(c, T, n)  # [0, c], graded toward c
+    outer = window_breaks(half, T, n)  # [0, half], graded toward half
+    return jnp.concatenate([inner, mid - outer[::-1][1:], mid + outer[1:]])
+
+
+def _even_step(V: Array, mu0: Array, n_inner: int, n_total: int) -> Array:
+    """The folded T = 0 windows [d, RL, LR] at the window nodes, shape (3, n_total): on [c, b]
+    the bias window's step (1 for RL at V >= 0, else LR); on [0, c] twice that where the bias
+    window holds the Dirac point (|mu0| < |V|/2: both eps and -eps lie in it), else 0."""
+    pos = (V >= 0).astype(float)
+    inside = (jnp.abs(mu0) < 0.5 * jnp.abs(V)).astype(float)
+    level = jnp.where(jnp.arange(n_total) < n_inner, 2.0 * inside, 1.0)
+    return jnp.stack([jnp.zeros(n_total), pos * level, (1.0 - pos) * level])
+
+
+def _folded_windows(pairs) -> Array:
+    """[d, RL, LR] of W(eps) + W(-eps) from the (f, 1 - f) pairs at eps - mu for
+    mu = (mu_R, mu_L, -mu_R, -mu_L): f(-eps - mu) = 1 - f(eps + mu), so W_RL(-eps) =
+    f(eps + mu_L) (1 - f(eps + mu_R)) and W_LR(-eps) = f(eps + mu_R) (1 - f(eps + mu_L))."""
+    (fr, hr), (fl, hl), (gr, kr), (gl, kl) = pairs
+    return jnp.stack([fr * hr + fl * hl + gr * kr + gl * kl, fr * hl + gl * kr, fl * hr + gr * kl])
+
+
+@jax.custom_jvp
+def _pair_values(y: Array, f: Array, h: Array) -> tuple[Array, Array]:
+    """(f, h) = (f(y), 1 - f(y)) given by the caller; the tangent comes from y alone
+    (d f = -f h dy), as in :func:`jaxmi.integrals.pair_from_exp`."""
+    return f, h
+
+
+@_pair_values.defjvp
+def _pair_values_jvp(primals, tangents):
+    y, f, h = primals
+    d = f * h * tangents[0]
+    return (f, h), (-d, d)
+
+
+def _window_pairs(x: Array, n_inner: int, T: Array, V: Array, mu0: Array):
+    """The (f, 1 - f) pairs at x - mu for mu = (mu_R, mu_L, -mu_R, -mu_L) on the folded window's
+    nodes x (the first ``n_inner`` in [0, c], the rest in [c, b]), with two exponentials per
+    node instead of four.
+
+    The four potentials are +-c and +-b (|mu_R|, |mu_L| = c, b in some order), and on each
+    piece the sign of x - mu is known, so e = exp(-|x - mu|/T) of all four follows from two
+    per node times constants: on [0, c] from exp(-(c - x)/T) and exp(-(x + c)/T), on [c, b]
+    from exp(-(x - c)/T) and exp(-(b - x)/T) (x + c = (x - c) + 2c, x + b = (x - c) + b + c,
+    b - x = (c - x) + (b - c)); every factor is <= 1 (no overflow). The tangents come from
+    y = (x - mu)/T with the actual mu (:func:`_pair_values`).
+    """
+    t = jnp.where(T > 0, T, 1.0)
+    sign = jnp.where(V >= 0, 1.0, -1.0)
+    h = 0.5 * V * sign
+    m = jnp.abs(mu0)
+    c, b = jnp.abs(m - h), m + h
+    xi, xo = x[:n_inner], x[n_inner:]
+    a_in, d_in = jnp.exp(-(c - xi) / t), jnp.exp(-(xi + c) / t)
+    a_out, k_out = jnp.exp(-(xo - c) / t), jnp.exp(-(b - xo) / t)
+    gap = jnp.exp(-(b - c) / t)
+    # e and whether x - mu >= 0, per abstract potential (c, b, -c, -b), over all nodes.
+    e = {
+        "c": jnp.concatenate([a_in, a_out]),
+        "b": jnp.concatenate([a_in * gap, k_out]),
+        "-c": jnp.concatenate([d_in, a_out * jnp.exp(-2.0 * c / t)]),
+        "-b": jnp.concatenate([d_in * gap, a_out * jnp.exp(-(b + c) / t)]),
+    }
+    above = {"c": jnp.arange(x.shape[0]) >= n_inner, "b": False, "-c": True, "-b": True}
+
+    def pair(key):
+        big, small = 1.0 / (1.0 + e[key]), e[key] / (1.0 + e[key])
+        return jnp.where(above[key], small, big), jnp.where(above[key], big, small)
+
+    pairs = {k: pair(k) for k in e}
+    mr, ml = mu0 + 0.5 * V, mu0 - 0.5 * V
+    r_is_b = mu0 * V >= 0  # |mu_R| = |mu0 + V/2| is the larger edge b
+    out = []
+    for mu, is_b in ((mr, r_is_b), (ml, ~r_is_b), (-mr, r_is_b), (-ml, ~r_is_b)):
+        above_0 = mu >= 0
+        plus = [jnp.where(is_b, u, v) for u, v in zip(pairs["b"], pairs["c"], strict=True)]
+        minus = [jnp.where(is_b, u, v) for u, v in zip(pairs["-b"], pairs["-c"], strict=True)]
+        f, hh = (jnp.where(above_0, u, v) for u, v in zip(plus, minus, strict=True))
+        out.append(_pair_values((x - mu) / t, f, hh))
+    return out
+
+
+@jax.custom_jvp
+def _kernel_parts(theta: Array) -> tuple[Array, Array, Array, Array]:
+    """texture.real_kernel_parts (Re, Im of exp(2 i theta) - 1 and exp(4 i theta) - 1, no
+    cancellation), with the tangent from the values: d u_n = i n (1 + u_n) d theta. Autodiff
+    of sin and cos would add cosines and sines that XLA recomputes in every fusion using them
+    (the window's nodes move with V at T = 0, so theta has a tangent): 2x the transcendental
+    count of the whole even contour. The barrier makes sin and cos one array each: XLA:CPU
+    otherwise recomputes them in each of the four parts' fusions."""
+    s, c = jax.lax.optimization_barrier((jnp.sin(theta), jnp.cos(theta)))
+    re2, im2 = -2.0 * s * s, 2.0 * s * c  # as texture.real_kernel_parts
+    re4, im4 = -2.0 * im2 * im2, 2.0 * im2 * (1.0 + re2)
+    return re2, im2, re4, im4
+
+
+@_kernel_parts.defjvp
+def _kernel_parts_jvp(primals, tangents):
+    re2, im2, re4, im4 = _kernel_parts(primals[0])
+    dt = tangents[0]
+    d = (-2.0 * im2 * dt, 2.0 * (1.0 + re2) * dt, -4.0 * im4 * dt, 4.0 * (1.0 + re4) * dt)
+    return (re2, im2, re4, im4), d
+
+
+def _chemical_potentials(V: Array, mu0: Array) -> tuple[Array, Array, Array, Array]:
+    """(mu_R, mu_L, -mu_R, -mu_L), mu_R,L = mu0 +- V/2: the four Fermi edges of the fold."""
+    mr, ml = mu0 + 0.5 * V, mu0 - 0.5 * V
+    return mr, ml, -mr, -ml
+
+
+def even_theta(z: Array, power: int) -> Array:
+    """theta = z^p for p = 2 or 4 (z = eps / s), by multiplication (no log or exp)."""
+    z2 = z * z
+    return z2 if power == 2 else z2 * z2
+
+
+@functools.cache
+def even_ray_table(order: int, panels: int, cutoff: float, power: int):
+    """(unit breaks (panels + 1,), exp(-(eps - b)/T) at the ray's nodes (panels * order,)) for
+    the ray b + t e^(i phi), phi = pi/(2p), t in [0, L], L = cutoff T / cos(phi), panels
+    doubling from b: (eps - b)/T = cutoff u (1 + i tan phi) at the unit nodes u (no T, V)."""
+    phi = np.pi / (2.0 * power)
+    k = np.arange(1, panels + 1, dtype=float)
+    unit = np.concatenate([[0.0], 2.0 ** (k - panels)])
+    u = (unit[:-1, None] + np.diff(unit)[:, None] * gauss_legendre(order)[0]).ravel()
+    return unit, np.exp(-cutoff * u * (1.0 + 1j * np.tan(phi)))
+
+
+def even_coefficients(
+    T: Array, V: Array, mu0: Array, scale: Array, power: int, config: Config
+) -> tuple[Array, Array, tuple]:
+    """(E_2, E_4), shape (3,) each, of the windows [d, RL, LR] for theta = (eps/s)^p with an
+    even integer p (2 or 4): the "even-contour" strategy (jaxmi.strategy); and the node value
+    factors of its two pieces for the error estimate (jaxmi.integrals.weighted_values).
+
+    Folding: theta is even and entire, so the full-line integral is the half-line integral of
+    the folded window W(eps) + W(-eps) (:func:`_folded_windows`), whose Fermi factors sit at the
+    four chemical potentials +-mu_R, +-mu_L, all with |mu| <= b = |mu0| + |V|/2; its poles
+    lie on Re(eps) = +-mu_R, +-mu_L, at pi T (2m + 1) off the axis. The path:
+
+    * the real segment [0, b] (:func:`even_breaks`), graded toward the two Fermi edges of the
+      half line, c = ||mu0| - |V|/2| and b, in real arithmetic (sin, cos of a real theta);
+    * one ray b + t e^(i phi), phi = pi/(2p) (:func:`jaxmi.family.ray_angle`), in
+      ``even_ray_panels`` panels doubling from b, to Re(eps) = b + cutoff T.
+
+    Pole-free: the region between the real half line [b, inf) and the ray has Re(eps) >= b >=
+    every |mu|, so it holds no pole, for any T, V, mu0. No growth: on a ray from b >= 0 at
+    angle pi/(2p) the argument of eps stays in [0, pi/(2p)), where Im(theta) is non-decreasing
+    along the ray (ray_angle's proof, p >= 2), so |exp(i n theta)| <= 1; and every Fermi factor
+    has Re(eps - mu) >= 0 there, so exp(-(eps - mu)/T) = exp(-(b - mu)/T) times the ray's fixed
+    table (:func:`even_ray_table`) serves it (:func:`jaxmi.integrals.pair_from_exp`): no
+    exponential per node. The arc closing the two at Re(eps) = b + cutoff T contributes
+    ~exp(-cutoff). No link and no Dirac break: theta = (eps/s)^p is a polynomial.
+
+    Nodes are held out of the gradient (the value does not depend on the path); at T = 0 the
+    ray has zero length and the motion of the step windows' edges is added explicitly
+    (:func:`_even_edges`). At mu0 = 0, s = 1, p = 2 this is the paper's contour (window [0, |V|/2],
+    a 45-degree ray from |V|/2), without its T < T_TURN real-axis tail.
+    """
+    held = jax.lax.stop_gradient
+    mus = _chemical_potentials(V, mu0)
+    # The real segment [0, b].
+    x, w = composite(held(even_breaks(T, V, mu0, config)), config.order)
+    n = config.even_window_panels * config.order
+    step = _even_step(V, mu0, n, x.shape[0])
+    live = _folded_windows(_window_pairs(x, n, T, V, mu0))
+    win = jnp.where(T > 0, live, step) * w[None, :]
+    kernel = _kernel_parts(even_theta(x / scale, power))
+    re2, im2, re4, im4 = (win @ k for k in kernel)
+    e2, e4 = re2 + 1j * im2, re4 + 1j * im4
+    values = [weighted_values(win, kernel[0] + 1j * kernel[1], kernel[2] + 1j * kernel[3])]
+    # The ray from b.
+    b = held(jnp.abs(mu0) + 0.5 * jnp.abs(V))
+    unit, table = even_ray_table(config.order, config.even_ray_panels, config.tail_cutoff, power)
+    phi = np.pi / (2.0 * power)
+    direction = np.exp(1j * phi)
+    t, wt = composite(held(config.tail_cutoff * T / np.cos(phi)) * jnp.asarray(unit), config.order)
+    eps = b + direction * t
+    t_safe = jnp.where(T > 0, T, 1.0)
+    pairs = []
+    for mu in mus:
+        near = jnp.exp(-(b - mu) / t_safe) * jnp.asarray(table)
+        pairs.append(pair_from_exp((eps - mu) / t_safe, near))
+    win = jnp.where(T > 0, _folded_windows(pairs) * (direction * wt)[None, :], 0.0)
+    u2 = jnp.expm1(2j * even_theta(eps / scale, power))
+    u4 = u2 * (u2 + 2.0)
+    e2, e4 = e2 + _complex_matvec(win, u2), e4 + _complex_matvec(win, u4)
+    values.append(weighted_values(win, u2, u4))
+    l2, l4 = _even_edges(T, V, mu0, scale, power)
+    return e2 + l2, e4 + l4, tuple(values)
+
+
+def _even_edges(T: Array, V: Array, mu0: Array, scale: Array, power: int):
+    """The Leibniz terms of d/dV and d/dmu0 at T = 0 (0 in value; 0 at T > 0).
+
+    The window's nodes are held (a node with a tangent costs ~1.4x the whole point), so at
+    T = 0, where the folded windows are steps on [0, c] (weight 2 where the bias window holds
+    the Dirac point, else 0) and [c, b] (weight 1), the motion of the edges is added as the
+    value-free Taylor terms k_e [de u_n(e) + de^2/2 u_n'(e)], de = e - stop_gradient(e), with
+    k_b = 1 and k_c = 2 [|mu0| < |V|/2] - 1 (d/dx of 2 int_0^c + int_c^b): first derivatives
+    k_e u_n(e) e', second k_e u_n'(e) e' e'' (the edges are piecewise linear: e'' = 0), as
+    jaxmi.integrals.coefficients does for the paper's window.
+    """
+    sign = jnp.where(V >= 0, 1.0, -1.0)
+    h = 0.5 * V * sign
+    m = jnp.abs(mu0)
+    c, b = jnp.abs(m - h), m + h
+    inside = (m < h).astype(float)
+    pos = (V >= 0).astype(float)
+    shape = jnp.stack([jnp.zeros_like(V), pos, 1.0 - pos])
+    l2 = l4 = jnp.zeros(3, complex)
+    for e, k in ((b, 1.0), (c, 2.0 * inside - 1.0)):
+        e0 = jax.lax.stop_gradient(e)
+        de = jnp.where(T > 0, 0.0, e - e0)
+        z = e0 / scale
+        u2 = jnp.expm1(2j * even_theta(z, power))
+        u4 = u2 * (u2 + 2.0)
+        dtheta = (2.0 * z if power == 2 else 4.0 * z**3) / scale
+        du2, du4 = 2j * dtheta * (u2 + 1.0), 4j * dtheta * (u4 + 1.0)
+        l2 = l2 + k * shape * (de * u2 + 0.5 * de * de * du2)
+        l4 = l4 + k * shape * (de * u4 + 0.5 * de * de * du4)
+    return l2, l4
+
+
 def path(T: Array, V: Array, model: Model, config: Config, strategy: Strategy) -> list[Piece]:
     """The pieces of the strategy's path (not for "paper-contour": jaxmi.integrals has its own)."""
     mu0 = jnp.asarray(model.mu0, dtype=float)
@@ -456,13 +699,19 @@ def coefficients_and_values(
     if strategy.integration == "paper-contour":
         return integrals.coefficients_and_values(T, V, config=config)
     mu0 = jnp.asarray(model.mu0, dtype=float)
-    e2 = jnp.zeros(3, complex)
-    e4 = jnp.zeros(3, complex)
     values = []
+    if strategy.integration == "even-contour":
+        scale = jnp.asarray(model.texture.scale, dtype=float)
+        e2, e4, values = even_coefficients(T, V, mu0, scale, strategy.power, config)
+        pieces = []
+    else:
+        e2 = jnp.zeros(3, complex)
+        e4 = jnp.zeros(3, complex)
+        pieces = path(T, V, model, config, strategy)
     # a power law |eps|^p (and possibly a user texture) has a kink at the Dirac point, a
     # polynomial has none (the estimate treats the panels touching it apart)
     kink = not isinstance(model.texture, Polynomial)
-    for piece in path(T, V, model, config, strategy):
+    for piece in pieces:
         if piece.side:
             m2, m4, vals = _ray_moments(piece, T, V, mu0, model.texture)
         else:
@@ -690,6 +939,49 @@ def slope_and_error(Jt, c, dc, e, de, T, V, model: Model, config: Config):
     return cur, dcur, r, err
 
 
+def half_point(
+    J: Array, T: Array, V: Array, model: Model, config: Config, strategy: Strategy
+) -> Observables:
+    """The "spin-half-2x2" solve of one point (spin 1/2, diagonal J (3,)): the paper path's
+    (jaxmi.observables.point) on this model's integrals. Its y-decoupling and closed-form
+    texture-free state need only the texture to rotate in the x-z plane and J to be diagonal,
+    not mu0 = 0 or theta = eps^2: the 15 numbers (jaxmi.integrals.Coefficients) carry the
+    rest. It equals :func:`solve` to ~1e-14 (tests/test_family.py) and keeps the paper path's
+    texture-free-plus-deviation split.
+
+    T = V = 0 as in :func:`current_and_slope`: the limit V -> 0+ at T = 0. The reached state is
+    homogeneous of degree 0 in the forms q and the current linear in (q, V) at a fixed state,
+    so the conductance there is the current of the forms' V-slope at V = 1, drive pol = 1 (at
+    mu0 != 0 the jvp at V = 0 itself would take the unpolarized drive, tanh's T -> 0 limit of
+    linear response, not the V -> 0+ one); the state is r = 0 (the rates vanish).
+    """
+    jj6 = pair_products(J)
+
+    def forms(v):
+        c, values = coefficients_and_values(T, v, model, config, strategy)
+        gen = generator(c)
+        return jj6 @ gen.forms, gen.pol, gen, values
+
+    (q, pol, gen, values), (dq, dpol, dgen, dvalues) = jax.jvp(forms, (V,), (jnp.ones_like(V),))
+    zero = (T == 0) & (V == 0)
+    one = jnp.ones_like(V)
+    # At T = V = 0 the one combine below evaluates the slope's current (its value is then the
+    # conductance; its tangent is unused).
+    (cur, r), (dcur, _) = jax.jvp(
+        lambda q_, v_, p_: combine(J, q_, v_, p_, config),
+        (jnp.where(zero, dq, q), jnp.where(zero, one, V), jnp.where(zero, one, pol)),
+        (dq, one, dpol),
+    )
+    dcur = jnp.where(zero, cur, dcur)
+    # the error estimate as on the paper path (jaxmi.estimate.paper_bounds); the nodes of the
+    # real pieces move with V at T = 0 (the Leibniz terms), so the kernels' tangents count
+    eq = estimate.forms_errors(flat_errors(values, config.order), gen.forms)
+    de = flat_errors(tangent_pieces(values, dvalues, moving=True), config.order)
+    deq = estimate.forms_errors(de, dgen.forms)
+    err = observables.slope_and_error(J, jj6, q, dq, gen, dgen, eq, deq, T, config)[3]
+    return observables.from_bloch(jnp.where(zero, 0.0, cur), dcur, jnp.where(zero, 0.0, r), err)
+
+
 def point(
     J: Array,
     T: Array,
@@ -699,9 +991,11 @@ def point(
     strategy: Strategy | None = None,
 ) -> Observables:
     """General path for one point: J (3,) or (3, 3) as model.exchange says; T, V scalars.
-    ``strategy``: the integration path (default :func:`jaxmi.strategy.choose`). With the
-    per-point error estimate (``error``; XLA drops it where it is not used)."""
+    ``strategy``: the integration path and the solver (default :func:`jaxmi.strategy.choose`).
+    With the per-point error estimate (``error``; XLA drops it where it is not used)."""
     strategy = _strategy(model, strategy)
+    if strategy.solver == "spin-half-2x2":
+        return half_point(J, T, V, model, config, strategy)
     Jt = exchange_tensor(J, model.exchange)
     c, dc, e, de = pair_and_errors(T, V, model, config, strategy)
     cur, dcur, r, err = slope_and_error(Jt, c, dc, e, de, T, V, model, config)

@@ -98,7 +98,9 @@ def combine(J: Array, q: Array, V: Array, pol: Array, config: Config) -> tuple[A
     return current, jnp.stack([rx, jnp.zeros_like(rx), rz], axis=-1)
 
 
-def _from_r(current: Array, conductance: Array, r: Array, error: Array) -> Observables:
+def from_bloch(current: Array, conductance: Array, r: Array, error=None) -> Observables:
+    """Observables from the current, the conductance and the Bloch vector r = 2 <S> (and the
+    per-point error estimate, where computed)."""
     return Observables(current, conductance, 0.5 * r, density_from_spin(0.5 * r), error)
 
 
@@ -117,7 +119,7 @@ def generator_and_errors(T: Array, V: Array, config: Config):
     return gen, dgen, eq, deq
 
 
-def _slope_and_error(J, jj6, q, dq, gen, dgen, eq, deq, T, config: Config):
+def slope_and_error(J, jj6, q, dq, gen, dgen, eq, deq, T, config: Config):
     """(current, conductance, r, error) of J (..., 3) with jj6 (..., 6), the forms q, dq
     (..., 13) at J, against generators and form bounds broadcasting with them."""
     ones = jnp.ones_like(gen.V)
@@ -148,8 +150,8 @@ def point(J: Array, T: Array, V: Array, config: Config = Config()) -> Observable
     gen, dgen, eq, deq = generator_and_errors(T, V, config)
     jj6 = pair_products(J)
     q, dq = jj6 @ gen.forms, jj6 @ dgen.forms
-    cur, dcur, r, err = _slope_and_error(J, jj6, q, dq, gen, dgen, eq, deq, T, config)
-    return _from_r(cur, dcur, r, err)
+    cur, dcur, r, err = slope_and_error(J, jj6, q, dq, gen, dgen, eq, deq, T, config)
+    return from_bloch(cur, dcur, r, err)
 
 
 #: Points per block of the direct path: a block's per-node intermediates (~1 MB) stay in
@@ -199,7 +201,7 @@ def _combine_block(J: Array, gen: Generator, dgen: Generator, errors, config: Co
     Jb = J[:, None, :]
     if errors is not None:
         bc = jax.tree_util.tree_map(lambda x: x[None], (gen, dgen, *errors))
-        cur, dcur, r, err = _slope_and_error(Jb, jj6[:, None, :], q, dq, *bc, config)
+        cur, dcur, r, err = slope_and_error(Jb, jj6[:, None, :], q, dq, *bc, config)
         return cur, dcur, 0.5 * r, err
     (cur, r), (dcur, _) = jax.jvp(
         lambda q_, v_, p_: combine(Jb, q_, v_, p_, config),

@@ -26,7 +26,9 @@ def test_strategy_choice():
     assert choose(Model(spin=1.0)).integration == "paper-contour"  # the integrals do not see S
     assert choose(Model(spin=1.0)).solver == "spin-s"
     assert choose(Model(exchange="tensor")).solver == "spin-s"
-    assert choose(Model(mu0=0.4)) == Strategy("power-law-contour", "spin-half-2x2")
+    assert choose(Model(mu0=0.4)) == Strategy("even-contour", "spin-half-2x2", power=2)
+    assert choose(Model(mu0=-0.3, texture=PowerLaw(0.5, 2.0))).integration == "even-contour"
+    assert choose(Model(texture=PowerLaw(0.5, 4.0))).integration == "power-law-contour"
     assert choose(Model(texture=PowerLaw(0.8, 3.0))).integration == "power-law-contour"
     assert choose(Model(texture=Polynomial((0.0, 0.0, 1.0)))).integration == "real-axis"
     custom = CustomTexture(lambda e, p: e * e)
