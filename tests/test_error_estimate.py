@@ -33,6 +33,7 @@ FINE = jaxmi.Config(order=40, window_panels=10, tail_panels=10)
 #: refused): the real axis (polynomials) and the power-law contour.
 FAMILY_FINE = {
     "real-axis": jaxmi.Config(order=32, family_window_panels=10, family_tail_panels=64),
+    "even-contour": jaxmi.Config(order=32, even_window_panels=10, even_ray_panels=10),
     "power-law-contour": jaxmi.Config(
         order=32, family_window_panels=10, contour_link_panels=16, contour_ray_panels=10
     ),
