@@ -1535,8 +1535,8 @@ def _notes(
             notes.append(
                 f"outside the validated domain at the optimum: max kB T/E0 = {t.max():.3g}, max "
                 f"|eV|/E0 = {v.max():.3g}, |mu0|/E0 = {mu0:.3g} (validated on the general path: "
-                f"<= {t_max:g}, <= {_config.V_MAX}, <= {_config.FAMILY_MU0_MAX}); check with "
-                "Config(order=..., family_tail_panels=...) (docs/accuracy.md)"
+                f"<= {t_max:g}, <= {_config.V_MAX}, <= {_config.FAMILY_MU0_MAX}); check with a "
+                "higher quadrature order, Config(order=...) (docs/accuracy.md)"
             )
     if not weighted:
         notes.append(

@@ -1,5 +1,6 @@
 """Batches split over devices (jaxmi.devices): the same bits as one call; the host device
-count set before JAX starts; one observable alone: the same bits as all of them. A test process
+count set before JAX starts; one observable alone: the values of all of them (to ~2 ulp: the
+program without the error estimate rounds differently). A test process
 has the device count it was started with, so the multi-device cases run in a child process with
 XLA_FLAGS set, as a user's would."""
 
@@ -54,19 +55,20 @@ SPLIT = """
     split = jaxmi.evaluate(J, T, V)
     assert used == set(devices), used
     api._direct = original
-    assert np.array_equal(jaxmi.conductance(J, T, V), split.conductance)
+    # conductance() alone drops the error estimate: another program, the same to ~2 ulp
+    np.testing.assert_allclose(jaxmi.conductance(J, T, V), split.conductance, rtol=2e-15, atol=0)
     one = observables.points(*jax.device_put((J, T, V), devices[0]))
-    for name in ("current", "conductance", "spin", "density_matrix"):
+    for name in ("current", "conductance", "spin", "density_matrix", "error"):
         assert np.array_equal(getattr(split, name), getattr(one, name)), name
     # under the user's jit: one call, the same values
     traced = jax.jit(lambda j: jaxmi.conductance(j, T, V))(J)
-    assert np.array_equal(traced, one.conductance)
+    assert np.array_equal(traced, jaxmi.conductance(J, T, V))
 
     model = jaxmi.Model(spin=1, mu0=0.2)
     n = 300  # 5 blocks of 64 -> pieces of 128, 128, 44
     split = jaxmi.evaluate(J[:n], 0.3 * T[:n], V[:n], model=model)
     one = family.points(*jax.device_put((J[:n], 0.3 * T[:n], V[:n], model), devices[0]))
-    for name in ("current", "conductance", "spin", "density_matrix"):
+    for name in ("current", "conductance", "spin", "density_matrix", "error"):
         assert np.array_equal(getattr(split, name), getattr(one, name)), name
     print("ok")
 """
@@ -129,14 +131,18 @@ def test_host_device_count_rejects_bad_counts(bad):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("model", [None, Model(spin=1, mu0=0.2)], ids=["paper", "spin-1 gated"])
-def test_one_observable_has_the_bits_of_evaluate(model):
-    # conductance() and current() compile only their own output (faster); their values must be
-    # those of evaluate(), to the bit, so that which function a user calls does not matter.
+def test_one_observable_has_the_values_of_evaluate(model):
+    # conductance() and current() compile only their own output (faster), without the error
+    # estimate that evaluate() adds: another XLA program, whose fusions can round differently.
+    # Measured: paper path, 23 of 1000 conductances differ, by <= 4e-16 relative (2 ulp); the
+    # currents and the family path's values are identical. rtol 2e-15 is ~5x that.
     J, T, V = bench.sample(300)
     T = 0.3 * T
     out = jaxmi.evaluate(J, T, V, model=model)
-    assert np.array_equal(jaxmi.conductance(J, T, V, model=model), out.conductance)
-    assert np.array_equal(jaxmi.current(J, T, V, model=model), out.current)
+    np.testing.assert_allclose(
+        jaxmi.conductance(J, T, V, model=model), out.conductance, rtol=2e-15, atol=0
+    )
+    np.testing.assert_allclose(jaxmi.current(J, T, V, model=model), out.current, rtol=2e-15, atol=0)
     # spin() is evaluate().spin (one program: comparing the two could not fail). Check it
     # against an independent route instead: Tr(S^i rho) in numpy, with the spin operators built
     # here from the ladder operators, on the density matrix the engine returns. Measured:
