@@ -104,7 +104,7 @@ class Config:
             Laplace variable of the trajectory started at ``rho = 1/2`` (see
             :func:`jaxmi.stationary.reached_state_solve`).
         tolerance: a point whose quadrature error estimate (``Observables.error``, relative:
-            jaxmi.estimate) exceeds this raises an AccuracyWarning (API and sweeps).
+            jaxmi.estimate) exceeds this raises an AccuracyWarning (evaluate, evaluate_grid).
     """
 
     order: int = DEFAULT_ORDER

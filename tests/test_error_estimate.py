@@ -191,7 +191,7 @@ def _family_quick(p) -> bool:
     [p if _family_quick(p) else pytest.param(p, marks=pytest.mark.slow) for p in FAMILY],
     ids=lambda p: f"S={p['S']},T={p['T']:.3g},V={p['V']:.3g},mu0={p['mu0']:.2g}",
 )
-def test_family_bounded_by_estimate(p):
+def test_family_bounded_by_estimate(p, release_compiled):
     model = Model(spin=p["S"], exchange="tensor", mu0=p["mu0"], texture=_texture(p["texture"]))
     J, T, V, S = np.array(p["J"]), p["T"], p["V"], p["S"]
     ref = {"current": p["current"], "conductance": p["conductance"], "spin": np.array(p["spin"])}
@@ -225,7 +225,7 @@ def _measure(out, ref, p) -> float:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("n", range(len(FAMILY_2)))
-def test_family_reference2_bounded_by_estimate(n):
+def test_family_reference2_bounded_by_estimate(n, release_compiled):
     # The second reference set (tests/data/family_points_2.json): its own accuracy (~1e-13)
     # cannot resolve the default's errors at most points, so the truth is the engine's fine
     # rule where that one's estimate is below 1e-12 (checked against the table to 1e-11 in the

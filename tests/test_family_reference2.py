@@ -148,7 +148,7 @@ def _param(n: int, p: dict):
     [_param(n, p) for n, p in enumerate(POINTS)],
     ids=lambda x: str(x) if isinstance(x, int) else f"S={x['S']},T={x['T']:.3g},V={x['V']:.3g}",
 )
-def test_engine_matches_family_reference2(n, p):
+def test_engine_matches_family_reference2(n, p, release_compiled):
     caught: list = []
     out = evaluate(p, caught)
     err = relative_errors(p, out)
