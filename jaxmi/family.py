@@ -57,7 +57,7 @@ from jaxmi.integrals import (
 )
 from jaxmi.model import Model, Polynomial, exchange_tensor
 from jaxmi.observables import Observables, combine, pair_products
-from jaxmi.quadrature import composite, gauss_legendre, touching, window_breaks
+from jaxmi.quadrature import composite, gauss_legendre, ray_unit_breaks, touching, window_breaks
 from jaxmi.strategy import Strategy, choose
 
 
@@ -491,10 +491,7 @@ def _window_pairs(x: Array, n_inner: int, T: Array, V: Array, mu0: Array):
     y = (x - mu)/T with the actual mu (:func:`_pair_values`).
     """
     t = jnp.where(T > 0, T, 1.0)
-    sign = jnp.where(V >= 0, 1.0, -1.0)
-    h = 0.5 * V * sign
-    m = jnp.abs(mu0)
-    c, b = jnp.abs(m - h), m + h
+    c, b = _fold_edges(V, mu0)
     xi, xo = x[:n_inner], x[n_inner:]
     a_in, d_in = jnp.exp(-(c - xi) / t), jnp.exp(-(xi + c) / t)
     a_out, k_out = jnp.exp(-(xo - c) / t), jnp.exp(-(b - xo) / t)
@@ -547,6 +544,16 @@ def _kernel_parts_jvp(primals, tangents):
     return (re2, im2, re4, im4), d
 
 
+def _fold_edges(V: Array, mu0: Array) -> tuple[Array, Array]:
+    """(c, b) = (||mu0| - |V|/2|, |mu0| + |V|/2): the inner and outer Fermi edges of the folded
+    window on the half line (the |mu| of mu_R, mu_L = mu0 +- V/2 in increasing order). |V| as
+    sign(V) V with V = 0 counted positive: the tangent at V = 0 is the right derivative (the
+    T = 0 edges of :func:`_even_edges`), where d|V| would give 0."""
+    h = 0.5 * V * jnp.where(V >= 0, 1.0, -1.0)
+    m = jnp.abs(mu0)
+    return jnp.abs(m - h), m + h
+
+
 def _chemical_potentials(V: Array, mu0: Array) -> tuple[Array, Array, Array, Array]:
     """(mu_R, mu_L, -mu_R, -mu_L), mu_R,L = mu0 +- V/2: the four Fermi edges of the fold."""
     mr, ml = mu0 + 0.5 * V, mu0 - 0.5 * V
@@ -565,8 +572,7 @@ def even_ray_table(order: int, panels: int, cutoff: float, power: int):
     the ray b + t e^(i phi), phi = pi/(2p), t in [0, L], L = cutoff T / cos(phi), panels
     doubling from b: (eps - b)/T = cutoff u (1 + i tan phi) at the unit nodes u (no T, V)."""
     phi = np.pi / (2.0 * power)
-    k = np.arange(1, panels + 1, dtype=float)
-    unit = np.concatenate([[0.0], 2.0 ** (k - panels)])
+    unit = ray_unit_breaks(panels)
     u = (unit[:-1, None] + np.diff(unit)[:, None] * gauss_legendre(order)[0]).ravel()
     return unit, np.exp(-cutoff * u * (1.0 + 1j * np.tan(phi)))
 
@@ -646,11 +652,8 @@ def _even_edges(T: Array, V: Array, mu0: Array, scale: Array, power: int):
     k_e u_n(e) e', second k_e u_n'(e) e' e'' (the edges are piecewise linear: e'' = 0), as
     jaxmi.integrals.coefficients does for the paper's window.
     """
-    sign = jnp.where(V >= 0, 1.0, -1.0)
-    h = 0.5 * V * sign
-    m = jnp.abs(mu0)
-    c, b = jnp.abs(m - h), m + h
-    inside = (m < h).astype(float)
+    c, b = _fold_edges(V, mu0)
+    inside = (jnp.abs(mu0) < 0.5 * V * jnp.where(V >= 0, 1.0, -1.0)).astype(float)
     pos = (V >= 0).astype(float)
     shape = jnp.stack([jnp.zeros_like(V), pos, 1.0 - pos])
     l2 = l4 = jnp.zeros(3, complex)
@@ -728,6 +731,12 @@ def coefficients_and_values(
     return c, tuple(values)
 
 
+def _matrices(c: Coefficients) -> tuple[Array, Array]:
+    """(K, D) from one pair's coefficients: texture-free part plus deviation."""
+    k0, dk, d0, dd = coupling_matrices(c)
+    return k0 + dk, d0 + dd
+
+
 def rate_matrices(
     T: Array, V: Array, model: Model, config: Config = Config(), strategy: Strategy | None = None
 ):
@@ -735,8 +744,7 @@ def rate_matrices(
 
     The rate matrix of a coupling tensor J is J K J^T, the current matrix J D J^T.
     """
-    k0, dk, d0, dd = coupling_matrices(coefficients(T, V, model, config, strategy))
-    return k0 + dk, d0 + dd
+    return _matrices(coefficients(T, V, model, config, strategy))
 
 
 #: Relative size below which the part of the rate matrix transverse to its dominant real axis is
@@ -889,11 +897,6 @@ def _observables(current, conductance, r, spin: float, error=None) -> Observable
     eye = jnp.eye(d).reshape((1,) * (r.ndim - 1) + (d, d))
     rho = eye / d + jnp.einsum("...k,kab->...ab", r, maps.basis)
     return Observables(current, conductance, sp, rho, error)
-
-
-def _matrices(c: Coefficients) -> tuple[Array, Array]:
-    k0, dk, d0, dd = coupling_matrices(c)
-    return k0 + dk, d0 + dd
 
 
 def pair_and_errors(T: Array, V: Array, model: Model, config: Config, strategy: Strategy):

@@ -80,7 +80,8 @@ def window_breaks(a: Array, T: Array, panels: int) -> Array:
     return jnp.concatenate([a * (1.0 - q**k), a[None]])
 
 
-def _ray_unit_breaks(panels: int) -> np.ndarray:
+def ray_unit_breaks(panels: int) -> np.ndarray:
+    """Ray panel ends in units of its length: 0, then 2^(k - panels), k = 1..panels."""
     k = np.arange(1, panels + 1, dtype=float)
     return np.concatenate([[0.0], 2.0 ** (k - panels)])
 
@@ -88,13 +89,13 @@ def _ray_unit_breaks(panels: int) -> np.ndarray:
 def ray_breaks(T: Array, panels: int, cutoff: float) -> Array:
     """Panel ends t on the ray: 0, then L 2^(k - panels), k = 1..panels. Shape (panels + 1,)."""
     length = jax.lax.stop_gradient(cutoff * np.sqrt(2.0) * T)  # Re(eps) - a reaches cutoff T
-    return length * jnp.asarray(_ray_unit_breaks(panels))
+    return length * jnp.asarray(ray_unit_breaks(panels))
 
 
 def ray_fractions(order: int, panels: int, cutoff: float) -> np.ndarray:
     """t / T at the tail nodes of :func:`ray_breaks`, shape (panels * order,) (numpy; no T)."""
     x, _ = gauss_legendre(order)
-    br = cutoff * np.sqrt(2.0) * _ray_unit_breaks(panels)
+    br = cutoff * np.sqrt(2.0) * ray_unit_breaks(panels)
     return (br[:-1, None] + np.diff(br)[:, None] * x[None, :]).ravel()
 
 
