@@ -912,6 +912,18 @@ def pair_and_errors(T: Array, V: Array, model: Model, config: Config, strategy: 
     return c, dc, e, de
 
 
+def _binary_scale(matrices) -> Array:
+    """The power of two nearest the largest entry of (K, D) (1 where they vanish), out of the
+    gradient: dividing by it is exact."""
+    m = jax.lax.stop_gradient(jnp.maximum(*(jnp.max(jnp.abs(x)) for x in matrices)))
+    return jnp.where((m > 0) & jnp.isfinite(m), jnp.exp2(jnp.round(jnp.log2(m))), 1.0)
+
+
+def _scaled(c: Coefficients, a: Array) -> Coefficients:
+    """The coefficients of (K, D) / a (they are linear in w, E2, E4)."""
+    return c._replace(w=c.w / a, E2=c.E2 / a, E4=c.E4 / a)
+
+
 def slope_and_error(Jt, c, dc, e, de, T, V, model: Model, config: Config):
     """(current, conductance, r, error) of one J tensor (3, 3) against one pair's coefficients.
 
@@ -923,6 +935,13 @@ def slope_and_error(Jt, c, dc, e, de, T, V, model: Model, config: Config):
     """
     spin, reg = model.spin, config.regularization
     maps = bloch_maps(spin)
+    # The reverse pass runs on integrals scaled to O(1): at T = 0 and V ~ 1e-300 the rates are
+    # ~|V| and their V-slope O(1), and the unscaled Jacobian (~1/|V|^2) overflowed (inf times a
+    # zero bound: NaN). The state is homogeneous of degree 0 in the rates, the current of degree
+    # 1 in (K, D) and its slope of degree 1 in the tangents, so powers of two a (rates) and s
+    # (tangents) scale out exactly: the values keep their bits.
+    a, s = (_binary_scale(_matrices(z)) for z in (c, dc))
+    c, dc = _scaled(c, a), _scaled(dc, s)
 
     def obs(x):
         ce = c._replace(E2=x[0] + 1j * x[1], E4=x[2] + 1j * x[3])
@@ -932,8 +951,14 @@ def slope_and_error(Jt, c, dc, e, de, T, V, model: Model, config: Config):
 
     x = jnp.stack([f(z) for z in (c.E2, c.E4, dc.E2, dc.E4) for f in (jnp.real, jnp.imag)])
     jac, (cur, dcur, r) = jax.jacrev(obs, has_aux=True)(x)  # (2 + d^2 - 1, 8, 3)
+    e, de = e / a, de / s
     bound = jnp.stack([e[:3], e[:3], e[3:], e[3:], de[:3], de[:3], de[3:], de[3:]])
     b = jnp.sum(jnp.abs(jac) * bound[None], axis=(1, 2))
+    # back to the unscaled current and slope; at T = V = 0 both are those of the slope's rates
+    zero = (T == 0) & (V == 0)
+    unit = jnp.where(zero, s, a)
+    cur, dcur = cur * unit, dcur * s
+    b = b.at[0].multiply(unit).at[1].multiply(s)
     b_r = b[2:]
     b_spin = jnp.abs(jnp.asarray(maps.spin_r)) @ b_r
     b_rho = jnp.max(jnp.einsum("k,kab->ab", b_r, jnp.abs(jnp.asarray(maps.basis))))
