@@ -69,4 +69,8 @@ def reached_state_solve(
     a, b, c, d = mxx / s - regularization, mxz / s, mzx / s, mzz / s - regularization
     ux, uz = rhs[0] / s, rhs[1] / s
     det = a * d - b * c
+    # A singular M (rank one: T = V = 0 at J = (0.25, 0, 0.35), mu0 = 0.2) leaves det(M / s) to
+    # cancellation, which can round to exactly 0 although det(M / s - delta) = det(M / s)
+    # - delta tr(M / s) + delta^2 is not: 0 / 0 was a NaN. Keep the delta terms there.
+    det = jnp.where(det == 0, regularization * (regularization - (mxx + mzz) / s), det)
     return -(d * ux - b * uz) / det, -(a * uz - c * ux) / det

@@ -59,6 +59,22 @@ def test_degenerate_generator_reached_from_half(J, TV):
         assert np.all(np.isfinite(np.asarray(g)))
 
 
+def test_rank_one_block_whose_determinant_rounds_to_zero():
+    # Reference: exact arithmetic. M = -(1, 2)(1, 2)^T has det(M / s) = 0.25 - 0.25 = 0 exactly
+    # in float64, and delta = 1e-24 is lost beside it; with a zero drive the reached state is 0
+    # (it was 0 / 0 = NaN: the family's spin-1/2 solve at T = V = 0, J = (0.25, 0, 0.35),
+    # mu0 = 0.2, PowerLaw(exponent=1.5) met it). A drive along M's range gives the finite
+    # Laplace-transform limit.
+    from jaxmi.stationary import reached_state_solve
+
+    m = tuple(jnp.asarray(x) for x in (-1.0, -2.0, -2.0, -4.0))
+    assert float(m[0] / 4 * m[3] / 4 - m[1] / 4 * m[2] / 4) == 0.0
+    x = reached_state_solve(m, (jnp.asarray(0.0), jnp.asarray(0.0)), 1e-24)
+    assert [float(v) for v in x] == [0.0, 0.0]
+    grads = jax.grad(lambda a: sum(reached_state_solve((a, *m[1:]), (0.0, 0.0), 1e-24)))(m[0])
+    assert np.isfinite(float(grads))
+
+
 def test_degenerate_state_against_least_squares():
     # The reached state from the regularized resolvent must equal the minimum-norm least-squares
     # solution of M r = -b when the null space is orthogonal to the drive (single coupling:
