@@ -127,10 +127,10 @@ def window_ends(seg: Array, lo: Array, hi: Array, panels: int, phase, dirac_extr
     """The window's Fermi-graded ends ``seg`` (from lo to hi, shape (2 panels + 1,)) merged
     with ``phase`` = (scale, exponent, count) ends (:func:`phase_fractions`) and the Dirac
     grid (:func:`dirac_breaks`). Merged as fractions u of the window, held out of the gradient,
-    and mapped back as lo + (hi - lo) u (the Dirac grid by its own map): the ends keep their order in the tangents too (at
-    V = 0 every end has the same value, and a sort of the values put an end with lo's tangent
-    last: at T = 0 the slope d E_n / dV lost the window). Shape (2 panels + 1 + count +
-    2 dirac_extra,)."""
+    and mapped back as lo + (hi - lo) u (the Dirac grid by its own map): the ends keep their
+    order in the tangents too (at V = 0 every end has the same value, and a sort of the values
+    put an end with lo's tangent last: at T = 0 the slope d E_n / dV lost the window). Shape
+    (2 panels + 1 + count + 2 dirac_extra,)."""
     held = jax.lax.stop_gradient
     width = held(hi - lo)
     ok = width > 0

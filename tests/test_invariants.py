@@ -58,8 +58,14 @@ def test_factorized_equals_direct(js, tvs):
         fact = jaxmi.evaluate_grid(j, t, v)
         direct = jaxmi.evaluate(j[:, None, :], t[None, :], v[None, :])
     scale = np.sum(j**2, axis=-1)[:, None] * (np.abs(v) + t + 1)[None, :]
-    for a, b in zip(fact, direct, strict=True):
+    for name, a, b in zip(fact._fields, fact, direct, strict=True):
         a, b = np.asarray(a), np.asarray(b)
         err = np.abs(a - b)
+        if name == "error":
+            # An upper bound summed in another order (forms against J, not J into the rates):
+            # measured 1e-11 relative at J = (0, 0, 7e-99), T = 0, V = 1, where its roundoff
+            # floor is all of it; 1e-9 is 100x that and far below any use of the estimate.
+            assert np.all(err <= 1e-9 * np.abs(b)), (err, b)
+            continue
         tol = 1e-13 * np.abs(b) + 1e-15 * scale.reshape(scale.shape + (1,) * (a.ndim - 2))
-        assert np.all(err <= tol)
+        assert np.all(err <= tol), (name, err, tol)
