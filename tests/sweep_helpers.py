@@ -1,5 +1,5 @@
-"""Shared helpers of the sweep tests: run the installed ``jaxmi`` script in a subprocess with a
-per-session JAX compilation cache (so each chunk shape compiles once per test session)."""
+"""Shared helpers of the sweep tests: run the installed ``jaxmi`` script in a subprocess with the
+session's JAX compilation cache (tests/conftest.py: each chunk shape compiles once per session)."""
 
 from __future__ import annotations
 
@@ -24,10 +24,10 @@ def jaxmi_command() -> list[str]:
 
 
 @pytest.fixture(scope="session")
-def cli_env(tmp_path_factory) -> dict[str, str]:
-    """Environment of CLI subprocesses: a session-wide XDG cache (JAX compilation cache)."""
+def cli_env() -> dict[str, str]:
+    """Environment of CLI subprocesses: the session's XDG cache (set by tests/conftest.py), no
+    XLA_FLAGS."""
     env = dict(os.environ)
-    env["XDG_CACHE_HOME"] = str(tmp_path_factory.getbasetemp() / "xdg-cache")
     env.pop("XLA_FLAGS", None)
     return env
 

@@ -301,7 +301,7 @@ def test_refused_before_compiling(kwargs, message):
 def _cli(args, cwd) -> subprocess.CompletedProcess:
     script = shutil.which("jaxmi")
     cmd = [script] if script else [sys.executable, "-m", "jaxmi"]
-    env = dict(os.environ, XDG_CACHE_HOME=str(Path(cwd) / "xdg-cache"))
+    env = dict(os.environ)  # the session's compilation cache (tests/conftest.py)
     return subprocess.run(
         [*cmd, *map(str, args)], cwd=cwd, env=env, capture_output=True, text=True, timeout=600
     )
