@@ -90,12 +90,12 @@ def tail_breaks(T: Array, config: Config) -> Array:
 DIRAC_RATIO = 0.25
 
 
-def dirac_breaks(u: Array, lo: Array, hi: Array, extra: int) -> Array:
+def dirac_breaks(u: Array, c: Array, lo: Array, hi: Array, extra: int) -> Array:
     """The window [lo, hi]'s ends at fractions ``u`` (sorted, in [0, 1], held out of the
     gradient, shape (m,)) with ``extra`` more on each side of d, the window's point nearest the
-    Dirac point, in a geometric grid toward it: d + (lo - d) r^k and d + (hi - d) r^k,
-    k = 1..extra, r = DIRAC_RATIO (on a side of zero length they double d). Shape
-    (m + 2 extra,), in the order of the fractions.
+    Dirac point (at fraction ``c``, held), in a geometric grid toward it: d + (lo - d) r^k and
+    d + (hi - d) r^k, k = 1..extra, r = DIRAC_RATIO (on a side of zero length they double d).
+    Shape (m + 2 extra,), in the order of the fractions.
 
     |eps|^p with p not an integer is not analytic at eps = 0: Gauss-Legendre converges only
     algebraically on a panel that ends there, and slowly on one that ends near it. The grid is
@@ -112,10 +112,6 @@ def dirac_breaks(u: Array, lo: Array, hi: Array, extra: int) -> Array:
     """
     if extra == 0:
         return lo + (hi - lo) * u
-    held = jax.lax.stop_gradient
-    width = held(hi - lo)
-    ok = width > 0
-    c = jnp.where(ok, jnp.clip(-held(lo) / jnp.where(ok, width, 1.0), 0.0, 1.0), 0.0)
     r = DIRAC_RATIO ** np.arange(1, extra + 1)
     d = jnp.clip(0.0, lo, hi)
     ends = jnp.concatenate([lo + (hi - lo) * u, d + (lo - d) * r, d + (hi - d) * r])
@@ -140,7 +136,8 @@ def window_ends(seg: Array, lo: Array, hi: Array, panels: int, phase, dirac_extr
     u = jnp.where(ok, jnp.clip(held(seg - lo) / safe, 0.0, 1.0), collapsed)
     if phase is not None and phase[2] > 0:
         u = jnp.sort(jnp.concatenate([u, phase_fractions(lo, hi, *phase)]))
-    return dirac_breaks(u, lo, hi, dirac_extra)
+    c = jnp.where(ok, jnp.clip(-held(lo) / safe, 0.0, 1.0), 0.0)
+    return dirac_breaks(u, c, lo, hi, dirac_extra)
 
 
 def phase_fractions(lo: Array, hi: Array, scale: Array, exponent: Array, count: int) -> Array:

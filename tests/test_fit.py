@@ -18,11 +18,8 @@ from __future__ import annotations
 
 import importlib
 import json
-import os
 import re
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import jax
@@ -31,6 +28,8 @@ import numpy as np
 import pytest
 
 pytest.importorskip("optimistix")
+
+from sweep_helpers import jaxmi_command  # noqa: E402
 
 import jaxmi  # noqa: E402
 from jaxmi import outputs, units  # noqa: E402
@@ -296,11 +295,9 @@ def test_units():
 
 
 def _cli(args, cwd) -> subprocess.CompletedProcess:
-    script = shutil.which("jaxmi")
-    cmd = [script] if script else [sys.executable, "-m", "jaxmi"]
-    env = dict(os.environ)  # the session's compilation cache (tests/conftest.py)
+    # the environment (and so the session's compilation cache, tests/conftest.py) is inherited
     return subprocess.run(
-        [*cmd, *map(str, args)], cwd=cwd, env=env, capture_output=True, text=True, timeout=600
+        [*jaxmi_command(), *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=600
     )
 
 

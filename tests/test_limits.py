@@ -63,8 +63,7 @@ def test_rank_one_block_whose_determinant_rounds_to_zero():
     # Reference: exact arithmetic. M = -(1, 2)(1, 2)^T has det(M / s) = 0.25 - 0.25 = 0 exactly
     # in float64, and delta = 1e-24 is lost beside it; with a zero drive the reached state is 0
     # (it was 0 / 0 = NaN: the family's spin-1/2 solve at T = V = 0, J = (0.25, 0, 0.35),
-    # mu0 = 0.2, PowerLaw(exponent=1.5) met it). A drive along M's range gives the finite
-    # Laplace-transform limit.
+    # mu0 = 0.2, PowerLaw(exponent=1.5) met it), with a finite gradient.
     from jaxmi.stationary import reached_state_solve
 
     m = tuple(jnp.asarray(x) for x in (-1.0, -2.0, -2.0, -4.0))
