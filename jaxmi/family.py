@@ -769,6 +769,10 @@ def _dominant_axis(a: Array) -> Array:
     axis any axis will do (see :func:`solve`).
     """
     ez = jnp.array([0.0, 0.0, 1.0])
+    # to O(1) first: v @ v squares the entries, and a ~1e-288 (a 1e-144 coupling meeting the
+    # rates' kernel) underflowed to a zero norm, hence the axis e_z of a = 0
+    top = jnp.max(jnp.abs(a))
+    a = a / jnp.where(top > 0, top, 1.0)
     v = a[:, jnp.argmax(jnp.diag(a))]
     for _ in range(3):
         norm = jnp.sqrt(v @ v)
