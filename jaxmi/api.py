@@ -62,7 +62,8 @@ def _check_values(
     box: bool = True,
 ) -> None:
     """Refuse non-finite J, T, V and T < 0; with ``box`` warn for points outside the validated
-    domain (the functions that do not compute the error estimate: conductance, current)."""
+    domain (the functions that do not compute the error estimate: conductance, current), else
+    for those whose Fermi edges the estimate cannot judge (jaxmi.config.unresolved_edges)."""
     for name, x in (("J", J), ("T", T), ("V", V)):
         if _is_concrete(x):
             bad = ~np.isfinite(np.asarray(x))
@@ -74,6 +75,15 @@ def _check_values(
         if (t < 0).any():
             idx = tuple(int(i) for i in np.argwhere(t < 0)[0])
             raise DomainError(f"T must be >= 0 (units of vF*k0), got {t[idx]} at index {idx}")
+    if not box and _is_concrete(T) and _is_concrete(V):
+        # The error estimate drives the warning, except where the Fermi edges are too sharp
+        # for it to see what the rule misses (jaxmi.domain.U_STEP).
+        t, v = np.broadcast_arrays(np.asarray(T), np.asarray(V))
+        unresolved = _config.unresolved_edges(t, v)
+        if unresolved.any():
+            warnings.warn(
+                _config.edges_warning(int(unresolved.sum())), AccuracyWarning, stacklevel=4
+            )
     if box and _is_concrete(T) and _is_concrete(V):
         t, v = np.broadcast_arrays(np.asarray(T), np.asarray(V))
         paper = strategy == PAPER

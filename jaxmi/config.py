@@ -17,6 +17,7 @@ from jaxmi.domain import (  # noqa: F401  (the limits, defined once; re-exported
     FAMILY_T_MAX,
     T_MAX,
     U_MAX,
+    U_STEP,
     V_MAX,
 )
 from jaxmi.domain import family_t_max as _family_t_max
@@ -28,31 +29,58 @@ def family_t_max(config: Config) -> float:
     return _family_t_max(config.family_tail_panels)
 
 
-def outside_domain(T, V, *, t_max: float, mu0=None):
-    """Where (T, V) (numpy arrays of one shape, vF*k0) lie outside the validated domain: T above
-    ``t_max``, |V| above V_MAX, |V|/2T above U_MAX (T = 0 is inside), and with a model family
-    member its |mu0| above FAMILY_MU0_MAX (``mu0``: a number or an array broadcasting with T;
-    None for the paper's model). Returns a bool array."""
+def unresolved_edges(T, V):
+    """Where U_MAX < |V|/2T <= U_STEP (numpy arrays of one shape): Fermi edges so much sharper
+    than the bias window that the error estimate cannot vouch for the rule there (jaxmi.domain).
+    A bool array."""
     T, V = np.asarray(T), np.asarray(V)
     u = np.where(T > 0, np.abs(V) / (2 * np.where(T > 0, T, 1.0)), 0.0)
-    outside = (T > t_max) | (np.abs(V) > V_MAX) | (u > U_MAX)
+    return (u > U_MAX) & (u <= U_STEP)
+
+
+def outside_domain(T, V, *, t_max: float, mu0=None):
+    """Where (T, V) (numpy arrays of one shape, vF*k0) lie outside the validated domain: T above
+    ``t_max``, |V| above V_MAX, |V|/2T above U_MAX (T = 0 is inside, as is |V|/2T above
+    U_STEP: computed as T = 0), and with a model family member its |mu0| above
+    FAMILY_MU0_MAX (``mu0``: a number or an array broadcasting with T; None for the paper's
+    model). Returns a bool array."""
+    T, V = np.asarray(T), np.asarray(V)
+    outside = (T > t_max) | (np.abs(V) > V_MAX) | unresolved_edges(T, V)
     if mu0 is not None:
         outside = outside | (np.abs(mu0) > FAMILY_MU0_MAX)
     return outside
 
 
 def accuracy_warning(
-    n_over: int, worst: float, config: Config, *, options: tuple[str, ...] = ()
+    n_over: int, worst: float, config: Config, *, options: tuple[str, ...] = (), sweep: str = ""
 ) -> str:
     """The AccuracyWarning text for ``n_over`` points whose error estimate exceeds the
     tolerance, ``worst`` the largest estimate (the API and sweeps say the same); ``options``:
-    the Config fields the model's strategy reads (only those are suggested)."""
+    the Config fields the model's strategy reads (only those are suggested); ``sweep``: the
+    file of a sweep (its advice is the spec's [numerics] order)."""
+    if sweep:
+        return (
+            f"{sweep}: {n_over} point(s) computed by this run have a quadrature error estimate "
+            f"above {config.tolerance:g} (worst {worst:.1e}, relative: docs/accuracy.md; the "
+            f"file's error dataset has them per point); raise [numerics] order (now "
+            f"{config.order}) in the spec and see the estimate fall"
+        )
     more = "or Config(family_tail_panels=...) " if "family_tail_panels" in options else ""
     return (
         f"{n_over} point(s) with a quadrature error estimate above Config(tolerance="
         f"{config.tolerance:g}) (worst {worst:.1e}, relative: docs/accuracy.md); raise "
         f"Config(order=...) (now {config.order}) {more}and see the estimate "
         "(Observables.error) fall"
+    )
+
+
+def edges_warning(n: int) -> str:
+    """The AccuracyWarning text for ``n`` points with U_MAX < |V|/2T <= U_STEP."""
+    return (
+        f"{n} point(s) with {U_MAX:g} < |V|/2T <= {U_STEP:g}: Fermi edges this much sharper "
+        "than the bias window are not resolved by the default quadrature, and its error "
+        "estimate cannot tell (errors up to ~1e-6 seen); at |V|/2T > "
+        f"{U_STEP:g} jaxmi takes T = 0, exact there (docs/accuracy.md)"
     )
 
 
@@ -64,7 +92,7 @@ def domain_warning(
     those are suggested)."""
     return (
         f"{n_outside} point(s) outside the validated domain T <= {t_max},"
-        f" |V| <= {V_MAX}, |V|/2T <= {U_MAX} (or T = 0)"
+        f" |V| <= {V_MAX}, |V|/2T <= {U_MAX} (or T = 0, or |V|/2T > {U_STEP:g})"
         f"{f', |mu0| <= {FAMILY_MU0_MAX}' if family else ''}: the default "
         "quadrature is not checked there; raise Config(order=...) "
         f"{'or Config(family_tail_panels=...) ' if 'family_tail_panels' in options else ''}"

@@ -17,6 +17,13 @@ DEFAULT_ORDER = 16
 T_MAX = 1.0
 V_MAX = 2.0
 U_MAX = 2000.0
+#: Beyond u = |V| / 2T = U_STEP the point is T = 0 to float64: the T -> 0 approach is linear,
+#: 1 + 4/u (the same-lead window int f (1 - f) = T; Eq. 18), so the relative difference is
+#: < 1e-16 there, and the energy integrals take T = 0 (jaxmi.integrals.effective_temperature):
+#: the point is as exact as T = 0, inside the domain again. Between U_MAX and U_STEP the error
+#: estimate cannot see what the window's rule misses at its Fermi edges (measured up to 3e-6 at
+#: u ~ 1e7, half the conductance at T = 1e-300 before T = 0 was taken): those points warn.
+U_STEP = 1e17
 #: The model family's general path at the default tail panels: T <= FAMILY_T_MAX,
 #: |mu0| <= FAMILY_MU0_MAX, |V| <= V_MAX.
 FAMILY_T_MAX = 0.3
@@ -30,6 +37,15 @@ FAMILY_T_MAX_FINE = 0.5
 def family_t_max(tail_panels: int) -> float:
     """Largest T validated for the general path with ``tail_panels`` real-axis tail panels."""
     return FAMILY_T_MAX_FINE if tail_panels >= FAMILY_FINE_TAIL_PANELS else FAMILY_T_MAX
+
+
+# --- what a sweep stores (jaxmi.sweep) -----------------------------------------------------------
+#: The quantities a sweep can store, in the order of its datasets: the observables and the
+#: per-point error estimate ("error": relative, jaxmi.estimate; it costs ~1.7x a paper-path
+#: chunk and ~4x a general-path one, so it is stored only when a spec asks for it).
+SWEEP_QUANTITIES = ("conductance", "current", "spin", "error")
+#: What a spec without ``quantities`` stores.
+DEFAULT_SWEEP_QUANTITIES = ("conductance", "current", "spin")
 
 
 # --- names of the model family (jaxmi.model) ----------------------------------------------------

@@ -706,8 +706,8 @@ def coefficients_and_values(
     give the quadrature error bounds (jaxmi.integrals.flat_errors); unused, they cost nothing
     under ``jit``."""
     strategy = choose(model) if strategy is None else strategy
-    T = jnp.asarray(T, dtype=float)
     V = jnp.asarray(V, dtype=float)
+    T = integrals.effective_temperature(jnp.asarray(T, dtype=float), V)
     if strategy.integration == "paper-contour":
         return integrals.coefficients_and_values(T, V, config=config)
     mu0 = jnp.asarray(model.mu0, dtype=float)
@@ -1089,10 +1089,14 @@ def _grid_r(J: Array, T: Array, V: Array, model: Model, config: Config, strategy
     return jax.lax.map(lambda j: per_pair(j, K, D, dK, dD, T, V), J, batch_size=batch)
 
 
-@functools.partial(jax.jit, static_argnames=("config", "strategy"))
-def _grid_arrays(J, T, V, model, config, strategy):
-    cur, dcur, r = _grid_r(J, T, V, model, config, strategy)
-    return cur, dcur, r @ bloch_maps(model.spin).spin_r.T
+@functools.partial(jax.jit, static_argnames=("config", "strategy", "with_error"))
+def _grid_arrays(J, T, V, model, config, strategy, with_error):
+    spin_r = bloch_maps(model.spin).spin_r.T
+    if not with_error:
+        cur, dcur, r = _grid_r(J, T, V, model, config, strategy)
+        return cur, dcur, r @ spin_r
+    cur, dcur, r, err = _grid_error(J, T, V, model, config, strategy)
+    return cur, dcur, r @ spin_r, err
 
 
 def grid_arrays(
@@ -1102,11 +1106,14 @@ def grid_arrays(
     model: Model,
     config: Config = Config(),
     strategy: Strategy | None = None,
+    with_error: bool = False,
 ):
     """Factorized general path without rho (what a sweep stores): J (nJ, 3[, 3]) against (T, V)
-    pairs (nP,) -> (current (nJ, nP), conductance (nJ, nP), spin (nJ, nP, 3)). The energy
-    integrals are computed once per pair; per J it is a 3x3 product and a (d^2-1) solve."""
-    return _grid_arrays(J, T, V, model, config, _strategy(model, strategy))
+    pairs (nP,) -> (current (nJ, nP), conductance (nJ, nP), spin (nJ, nP, 3)), and with
+    ``with_error`` the per-point error estimate (nJ, nP) after them (a reverse pass per
+    observable through the solve: ~4x the cost). The energy integrals are computed once per
+    pair; per J it is a 3x3 product and a (d^2-1) solve."""
+    return _grid_arrays(J, T, V, model, config, _strategy(model, strategy), with_error)
 
 
 def _grid_error(J: Array, T: Array, V: Array, model: Model, config: Config, strategy: Strategy):

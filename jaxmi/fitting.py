@@ -1521,7 +1521,7 @@ def _notes(
     t = units.temperature(data.T_K, E0)
     v = np.abs(units.bias(data.V_mV, E0))
     t_max = _t_max(prob.family, config)
-    outside = t.max() > t_max or v.max() > _config.V_MAX or (v / (2 * t)).max() > _config.U_MAX
+    outside = bool(_config.outside_domain(t, v, t_max=t_max).any())
     if prob.family is None:
         if outside:
             notes.append(

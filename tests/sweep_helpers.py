@@ -84,10 +84,10 @@ def read(path) -> dict:
     """The stored quantities of a sweep file, as numpy arrays."""
     import h5py  # noqa: PLC0415
 
-    from jaxmi.sweep.spec import QUANTITIES  # noqa: PLC0415
+    from jaxmi.domain import SWEEP_QUANTITIES  # noqa: PLC0415
 
     with h5py.File(path, "r") as f:
-        return {q: f[q][...] for q in QUANTITIES if q in f}
+        return {q: f[q][...] for q in SWEEP_QUANTITIES if q in f}
 
 
 #: A sweep of a few seconds with many small chunks (resume and locking tests): 360 chunks of

@@ -204,7 +204,7 @@ TABLE = [
         "unknown quantity",
         'quantities = ["spin", "heat"]\n' + GOOD,
         ["run", "{spec}"],
-        '{spec}: quantities[1] must be one of conductance, current, spin, got "heat"',
+        '{spec}: quantities[1] must be one of conductance, current, spin, error, got "heat"',
     ),
     (
         "num = 0",

@@ -251,16 +251,22 @@ def test_laws_higher_spin(spin, j, t, v, mu0):
     _assert_laws(laws(j, t, v, mu0, spin))
 
 
-#: Random draws of the laws above (HYPOTHESIS_PROFILE=thorough) that failed: NaN current and
-#: conductance (at V = 1e-300 also rho) at T = 0 with one coupling ~1e-77..1e-144 next to an
-#: O(1) one. There A = J K J^T is ~1e-288 (or 1e-154) and rank 1: pure dephasing, but the
-#: dominant-axis search squared it to a zero norm, took e_z, and the LU met the exactly
-#: singular M / s of a dephasing off the z axis. Now the laws hold (family._dominant_axis
-#: works on a / max|a|).
+#: Random draws of the laws above (HYPOTHESIS_PROFILE=thorough) that failed. The first three:
+#: NaN current and conductance (at V = 1e-300 also rho) at T = 0 with one coupling
+#: ~1e-77..1e-144 next to an O(1) one. There A = J K J^T is ~1e-288 (or 1e-154) and rank
+#: 1: pure dephasing, but the dominant-axis search squared it to a zero norm, took e_z, and
+#: the LU met the exactly singular M / s of a dephasing off the z axis. Now the laws hold
+#: (family._dominant_axis works on a / max|a|).
 FOUND_EDGES = [
     (1.0, [0, 0, 0, 0, -1e-144, 0, 0, 0, 1], 0.0, 1e-300, 0.0),
     (1.0, [0, 0, 0, 0, -1e-144, 0, 0, 0, 1], 0.0, 0.0, 0.0),
     (0.5, [0, -1e-77, 0, 0, 0, 1, 0, -1e-77, 0], 0.0, 0.0, 0.0),
+    # T = 1e-300 at |V| >> T: the held nodes missed the Fermi edges' d f / dV (half the
+    # conductance, 9e219 next to a 1e-31 coupling, oddness 1.6e-14); now T = 0 there
+    # (jaxmi.integrals.effective_temperature)
+    (1.0, [0, 0, 0, 0, 0, 0, 0, 1, -1e-31], 1e-300, 1e-12, 0.4),
+    (1.0, [0, 0, 0, 0, 0, 0, 0, 0, 1], 1e-300, 0.04296875, 0.0),
+    (1.5, [0, 0, 1, 1, 0, 0, 0, -0.01, 0], 1e-300, 0.5, 0.0),
 ]
 
 

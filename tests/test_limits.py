@@ -252,3 +252,29 @@ def test_physics_core_does_not_import_io():
         "print(bad); sys.exit(1 if bad else 0)"
     )
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+@pytest.mark.parametrize(
+    "model",
+    [None, jaxmi.Model(mu0=0.4), jaxmi.Model(spin=1.0, exchange="tensor", mu0=0.3)],
+    ids=("paper", "gate", "spin1-tensor"),
+)
+def test_vanishing_temperature_is_zero_temperature(model):
+    # Reference: the T = 0 path itself. Beyond u = |V|/2T = 1e17 the point is T = 0 to float64
+    # (the approach is 1 + 4/u) and the integrals take T = 0 (jaxmi.domain.U_STEP), so the
+    # values are bitwise those of T = 0 (before: at T = 1e-300 the held nodes missed the
+    # Fermi edges' d f / dV, half the conductance at S = 1, 0.3% at T = 1e-12 on the paper
+    # path). Between 2000 and 1e17 the estimate cannot judge the edges: one AccuracyWarning.
+    J = [0.3, -0.1, 0.5] if model is None or model.exchange == "diagonal" else np.diag([0.3, 0, 1])
+    V = np.array([0.3, -0.043, 1e-12])
+    zero = jaxmi.evaluate(J, 0.0, V, model=model)
+    for t in (1e-300, 1e-100, 1e-30):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", jaxmi.AccuracyWarning)
+            tiny = jaxmi.evaluate(J, t, V, model=model)
+        for name in ("current", "conductance", "spin", "density_matrix"):
+            np.testing.assert_array_equal(getattr(tiny, name), getattr(zero, name), err_msg=name)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        jaxmi.evaluate(J, 1e-9, 0.3, model=model)  # (its estimate may warn as well)
+    assert any("2000 < |V|/2T <= 1e+17" in str(w.message) for w in caught), caught

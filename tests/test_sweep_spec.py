@@ -214,7 +214,7 @@ BAD = [
     (
         "unknown quantity",
         "quantities = ['conductanse']\n" + BASE,
-        'quantities[0] must be one of conductance, current, spin, got "conductanse"; '
+        'quantities[0] must be one of conductance, current, spin, error, got "conductanse"; '
         'did you mean "conductance"?',
     ),
     (

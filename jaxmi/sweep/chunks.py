@@ -28,7 +28,7 @@ import numpy as np
 
 from jaxmi import family, observables
 from jaxmi.config import Config
-from jaxmi.domain import FAMILY_FINE_TAIL_PANELS, FAMILY_T_MAX
+from jaxmi.domain import DEFAULT_SWEEP_QUANTITIES, FAMILY_FINE_TAIL_PANELS, FAMILY_T_MAX
 from jaxmi.strategy import Strategy, choose, choose_for
 from jaxmi.sweep.grid import FAMILY_PAIRS, Grid, Layout, plan, plan_grid  # noqa: F401
 from jaxmi.sweep.spec import Spec
@@ -116,38 +116,55 @@ def with_values(model, names: tuple[str, ...], values):
     return dataclasses.replace(model, **fields) if fields else model
 
 
-@functools.partial(jax.jit, static_argnames=("config", "block"))
-def _chunk(J, T, V, *, config: Config, block: tuple[int, int, int]):
-    current, conductance, spin = observables.grid_arrays(J, T, V, config)
-    return conductance.reshape(block), current.reshape(block), spin.reshape(*block, 3)
+def _named(current, conductance, spin, *error) -> dict:
+    """The chunk's arrays by quantity name (jaxmi.domain.SWEEP_QUANTITIES)."""
+    out = {"conductance": conductance, "current": current, "spin": spin}
+    return {**out, "error": error[0]} if error else out
 
 
-@functools.partial(jax.jit, static_argnames=("names", "config", "block", "strategy"))
-def _family_chunk(J, M, T, V, model, *, names: tuple[str, ...], config: Config, block, strategy):
+@functools.partial(jax.jit, static_argnames=("config", "block", "with_error"))
+def _chunk(J, T, V, *, config: Config, block: tuple[int, int, int], with_error: bool):
+    out = observables.grid_arrays(J, T, V, config, with_error=with_error)
+    return {q: x.reshape(*block, *x.shape[2:]) for q, x in _named(*out).items()}
+
+
+@functools.partial(jax.jit, static_argnames=("names", "config", "block", "strategy", "with_error"))
+def _family_chunk(J, M, T, V, model, *, names, config: Config, block, strategy, with_error):
     """A chunk on the general path: for each model point (row of M) the model with those
     parameter values, against cJ couplings and the (T, V) pairs."""
 
     def one(values):
-        return family.grid_arrays(J, T, V, with_values(model, names, values), config, strategy)
+        m = with_values(model, names, values)
+        return family.grid_arrays(J, T, V, m, config, strategy, with_error)
 
-    current, conductance, spin = jax.lax.map(one, M)  # (cM, cJ, cP[, 3])
+    out = jax.lax.map(one, M)  # (cM, cJ, cP[, 3]) each
 
-    def shaped(x, *tail):
-        return jnp.moveaxis(x, 0, 1).reshape(*block, *tail)
+    def shaped(x):
+        return jnp.moveaxis(x, 0, 1).reshape(*block, *x.shape[3:])
 
-    return shaped(conductance), shaped(current), shaped(spin, 3)
+    return {q: shaped(x) for q, x in _named(*out).items()}
 
 
 class Computer:
     """Dispatches chunks to the local devices, round-robin, asynchronously.
 
     ``submit(i)`` starts chunk i on device ``i % n_devices`` and returns at once (JAX's async
-    dispatch); ``result(handle)`` waits for it and returns the valid part as numpy arrays
-    ``{"conductance": (nj, ..., nt, nv), "current": ..., "spin": (nj, ..., nt, nv, 3)}``.
+    dispatch); ``result(handle)`` waits for it and returns the valid part of ``quantities`` as
+    numpy arrays: "conductance", "current" and "error" (the per-point estimate, jaxmi.estimate;
+    computed only when asked for) (nj, ..., nt, nv), "spin" (nj, ..., nt, nv, 3).
     """
 
-    def __init__(self, grid: Grid, layout: Layout, config: Config, devices=None) -> None:
+    def __init__(
+        self,
+        grid: Grid,
+        layout: Layout,
+        config: Config,
+        devices=None,
+        quantities: tuple[str, ...] = DEFAULT_SWEEP_QUANTITIES,
+    ) -> None:
         self.grid, self.layout, self.config = grid, layout, config
+        self.quantities = quantities
+        self.with_error = "error" in quantities
         self.devices = list(devices) if devices is not None else jax.local_devices()
         self.model = None if grid.paper_path else build_model(grid)
         self.names = tuple(name for name, _ in grid.model_axes)
@@ -157,7 +174,8 @@ class Computer:
         device = self.devices[i % len(self.devices)]
         if self.model is None:
             J, T, V = jax.device_put(inputs(self.grid, self.layout, i), device)
-            return i, _chunk(J, T, V, config=self.config, block=self.layout.block)
+            block = self.layout.block
+            return i, _chunk(J, T, V, config=self.config, block=block, with_error=self.with_error)
         J, M, T, V = self._family_inputs(i)
         J, M, T, V, model = jax.device_put((J, M, T, V, self.model), device)
         out = _family_chunk(
@@ -170,6 +188,7 @@ class Computer:
             config=self.config,
             block=self.layout.block,
             strategy=self.strategy,
+            with_error=self.with_error,
         )
         return i, out
 
@@ -180,13 +199,9 @@ class Computer:
         return J, np.zeros((1, 0)), T, V  # one model point, nothing to set
 
     def result(self, handle) -> dict[str, np.ndarray]:
-        i, (g, c, s) = handle
+        i, out = handle
         valid = tuple(slice(0, r.stop - r.start) for r in self.layout.region(i))
-        return {
-            "conductance": np.asarray(g)[valid],
-            "current": np.asarray(c)[valid],
-            "spin": np.asarray(s)[valid],
-        }
+        return {q: np.asarray(out[q])[valid] for q in self.quantities}
 
 
 def describe_devices(devices=None) -> str:

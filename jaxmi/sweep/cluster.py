@@ -499,7 +499,7 @@ def _worker_state(spec_text: str, spec_path: str, block: tuple[int, ...], cache:
         layout = chunks.Layout(shape=g.shape, block=tuple(block))
         devices = jax.local_devices()
         device = devices[_local_rank() % len(devices)]  # one GPU per worker process
-        computer = chunks.Computer(g, layout, chunks.config_for(spec), [device])
+        computer = chunks.Computer(g, layout, chunks.config_for(spec), [device], spec.quantities)
         _STATE[key] = (spec, computer)
         while len(_STATE) > _STATE_SIZE:
             _STATE.popitem(last=False)
@@ -509,9 +509,8 @@ def _worker_state(spec_text: str, spec_path: str, block: tuple[int, ...], cache:
 def compute_chunk(spec_text: str, spec_path: str, block, i: int, cache: bool = False) -> dict:
     """The dask task: chunk ``i`` of the sweep ``spec_text`` with chunk ``block``; returns the
     valid part of the spec's quantities (numpy arrays), as :meth:`chunks.Computer.result`."""
-    spec, computer = _worker_state(spec_text, spec_path, block, cache)
-    values = computer.result(computer.submit(i))
-    return {q: values[q] for q in spec.quantities}
+    _, computer = _worker_state(spec_text, spec_path, block, cache)
+    return computer.result(computer.submit(i))
 
 
 # --- the client side ----------------------------------------------------------------------------

@@ -24,7 +24,14 @@ import numpy as np
 
 import jaxmi
 from jaxmi.api import check_precision
-from jaxmi.config import T_MAX, Config, domain_warning, family_t_max, outside_domain
+from jaxmi.config import (
+    T_MAX,
+    Config,
+    accuracy_warning,
+    domain_warning,
+    family_t_max,
+    outside_domain,
+)
 from jaxmi.errors import AccuracyWarning, StoreError
 from jaxmi.sweep import budget, chunks, grid, store
 from jaxmi.sweep.spec import Spec
@@ -177,6 +184,9 @@ class Result:
         wall_time: seconds this run took (file opened to file closed).
         dims: every dimension of the grid and its length, in order, e.g.
             {"J": 2, "mu0": 41, "T": 24, "V": 1}.
+        inaccurate: points computed by this run whose error estimate is above the tolerance
+            (only counted where the spec stores "error"); worst_error: the largest estimate
+            this run computed (None without "error").
     """
 
     path: str
@@ -189,6 +199,8 @@ class Result:
     interrupted: bool
     wall_time: float
     dims: dict = dataclasses.field(default_factory=dict)
+    inaccurate: int = 0
+    worst_error: float | None = None
 
 
 def model_attrs(g: grid.Grid) -> dict:
@@ -225,6 +237,8 @@ def skeleton(spec: Spec, g: grid.Grid, layout: chunks.Layout, config: Config, de
         "tail_cutoff": np.float64(config.tail_cutoff),
         "regularization": np.float64(config.regularization),
     }
+    if "error" in spec.quantities:
+        attrs["tolerance"] = np.float64(config.tolerance)
     if spec.model is not None:  # a spec without [model] keeps the paper's file exactly
         attrs.update(model_attrs(g))
         attrs["units"] = store.ROOT_UNITS + (
@@ -299,7 +313,7 @@ class LocalBackend:
         return chunks.describe_devices(self.devices)
 
     def results(self, spec, g, layout, config, todo):
-        computer = chunks.Computer(g, layout, config, self.devices)
+        computer = chunks.Computer(g, layout, config, self.devices, spec.quantities)
         pending: collections.deque = collections.deque()
         for i in todo:
             pending.append(computer.submit(i))
@@ -395,7 +409,8 @@ def run_sweep(
     warn_outside_domain(g, config)
     device = backend.describe()
     t0 = time.perf_counter()
-    computed = chunks_computed = 0
+    computed = chunks_computed = inaccurate = 0
+    worst = 0.0
     interrupted = False
     with store.open_writer(
         path,
@@ -417,11 +432,13 @@ def run_sweep(
                     i, values = next(results)
                 except StopIteration:
                     break
-                values = {q: values[q] for q in spec.quantities}
                 for q, arr in values.items():
                     if np.isnan(arr).any():
                         raise StoreError(_nan_message(path, i, layout, g, q, arr))
                 w.write_chunk(i, layout.region(i), values)
+                if "error" in values:
+                    inaccurate += int(np.count_nonzero(values["error"] > config.tolerance))
+                    worst = max(worst, float(np.max(values["error"], initial=0.0)))
                 computed += layout.points(i)
                 chunks_computed += 1
                 progress.advance(layout.points(i))
@@ -434,6 +451,10 @@ def run_sweep(
         complete = bool(w.done.all())
     if interrupted and complete:
         interrupted = False
+    if inaccurate:
+        warnings.warn(
+            accuracy_warning(inaccurate, worst, config, sweep=path), AccuracyWarning, stacklevel=2
+        )
     return Result(
         path=path,
         shape=(g.shape[0], g.shape[-2], g.shape[-1]),
@@ -445,4 +466,6 @@ def run_sweep(
         interrupted=interrupted,
         wall_time=wall,
         dims=dict(zip(g.dims, g.shape, strict=True)),
+        inaccurate=inaccurate,
+        worst_error=worst if "error" in spec.quantities else None,
     )

@@ -26,17 +26,18 @@ from typing import Any, NamedTuple
 
 from jaxmi.domain import (
     DEFAULT_ORDER,
+    DEFAULT_SWEEP_QUANTITIES,
     EXCHANGES,
     FAMILY_MU0_MAX,
     FAMILY_T_MAX_FINE,
     MAX_SPIN,
+    SWEEP_QUANTITIES,
     TEXTURES,
     V_MAX,
 )
 from jaxmi.errors import SpecError
 from jaxmi.strategy import PAPER, choose_for
 
-QUANTITIES = ("conductance", "current", "spin")
 SPACINGS = ("linear", "log")
 J_KINDS = ("cases", "isotropic", "product", "sphere")
 DEFAULT_CHUNK = 65536
@@ -177,7 +178,8 @@ class Spec:
         J, T: the coupling and temperature axes.
         third: the third axis, named by ``third_name``: "V" (bias eV) or "u" (= eV / 2T, then
             V = 2 u T is a 2-D coordinate over (T, u)).
-        quantities: subset of ("conductance", "current", "spin"), in that order.
+        quantities: subset of jaxmi.domain.SWEEP_QUANTITIES ("conductance", "current",
+            "spin", "error"), in that order.
         order: Gauss-Legendre nodes per panel (jaxmi.Config.order).
         precision: "float64" (the only one supported).
         chunk: target number of points per compute chunk.
@@ -630,23 +632,24 @@ def parse(text: str, path: str = "<spec>") -> Spec:
     if output is not None and (not isinstance(output, str) or not output.strip()):
         raise ctx.fail("output", f"must be a non-empty path string, got {_show(output)}")
 
-    quantities = data.get("quantities", list(QUANTITIES))
+    quantities = data.get("quantities", list(DEFAULT_SWEEP_QUANTITIES))
     if not isinstance(quantities, list) or not quantities:
         raise ctx.fail(
             "quantities",
-            f"must be a non-empty list from {_show(list(QUANTITIES))}, got {_show(quantities)}",
+            f"must be a non-empty list from {_show(list(SWEEP_QUANTITIES))}, "
+            f"got {_show(quantities)}",
         )
     for i, q in enumerate(quantities):
-        if q not in QUANTITIES:
-            close = difflib.get_close_matches(str(q), QUANTITIES, n=1, cutoff=0.6)
+        if q not in SWEEP_QUANTITIES:
+            close = difflib.get_close_matches(str(q), SWEEP_QUANTITIES, n=1, cutoff=0.6)
             hint = f'; did you mean "{close[0]}"?' if close else ""
             raise ctx.fail(
                 f"quantities[{i}]",
-                f"must be one of {', '.join(QUANTITIES)}, got {_show(q)}{hint}",
+                f"must be one of {', '.join(SWEEP_QUANTITIES)}, got {_show(q)}{hint}",
             )
     if len(set(quantities)) != len(quantities):
         raise ctx.fail("quantities", f"lists a quantity twice: {_show(quantities)}")
-    quantities = tuple(q for q in QUANTITIES if q in quantities)
+    quantities = tuple(q for q in SWEEP_QUANTITIES if q in quantities)
 
     model = _model(ctx, data["model"]) if "model" in data else None
 

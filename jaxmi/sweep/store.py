@@ -56,6 +56,7 @@ import os
 import h5py
 import numpy as np
 
+from jaxmi.domain import SWEEP_QUANTITIES
 from jaxmi.errors import StoreError, WriteError
 from jaxmi.outputs import check_directory
 from jaxmi.sweep import budget
@@ -75,6 +76,12 @@ VARIABLES = {
     ),
     "current": ("I / (e vF k0 / h)", "backscattering current, in units of e vF k0 / h"),
     "spin": ("<S_j>", "impurity spin <S_j> = Tr(S_j rho), hbar = 1; x along the edge"),
+    "error": (
+        "error estimate",
+        "per-point bound on the quadrature error of the observables, relative: the current's "
+        "over s max(|V|, T), the conductance's over s, the spin's over S, s = (4/3) S (S + 1) "
+        "sum J_ij^2; above the file's tolerance attribute the point may be inaccurate",
+    ),
     "T": (
         "T / vF k0",
         "temperature k_B T in units of hbar vF k0 (k0: the spin-texture scale, theta = (k/k0)^2)",
@@ -368,9 +375,7 @@ class Writer:
             os.close(lock_fd)
             raise StoreError(f"{path}: cannot open the file for writing: {err}") from None
         self._done = self._f["sweep/chunks_done"]
-        self._data = {
-            name: self._f[name] for name in ("conductance", "current", "spin") if name in self._f
-        }
+        self._data = {name: self._f[name] for name in SWEEP_QUANTITIES if name in self._f}
 
     def __enter__(self) -> Writer:
         return self
@@ -696,7 +701,7 @@ def summary(path: str) -> dict:
                 "model": json.loads(_text(a["model"])) if "model" in a else None,
                 "J_kind": _text(f["J"].attrs.get("kind", "")),
                 "J_names": [_text(x) for x in f["J_name"][...]] if "J_name" in f else None,
-                "quantities": [q for q in ("conductance", "current", "spin") if q in f],
+                "quantities": [q for q in SWEEP_QUANTITIES if q in f],
                 "chunks_done": int(done.sum()),
                 "chunks": int(done.size),
                 "chunk_shape": tuple(int(x) for x in a["chunk_shape"]),
