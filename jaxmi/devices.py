@@ -6,10 +6,12 @@ path keeps ~1.4-1.7 of them busy. With one host device per core
 backend) and a batch split into one contiguous piece per device, every core runs its own copy of
 the same single-device program (docs/performance.md: 1.1-1.5x on 2 cores).
 
-The split never changes a result: pieces are whole multiples of the program's own block, so each
-point goes through the same compiled arithmetic as in one call (tests/test_devices.py checks the
-bits). On a GPU node ``jax.local_devices()`` are the GPUs and the same split spreads a batch over
-them; the host device count only concerns the CPU platform.
+The split does not change a result beyond the last bit: pieces are whole multiples of the
+program's own block, so each point goes through the same arithmetic as in one call. On the paper
+path it gives the same bits; on the general path XLA:CPU compiles a loop of one or two blocks
+apart from a longer one, and a point can differ by 1 ulp (tests/test_devices.py checks both). On
+a GPU node ``jax.local_devices()`` are the GPUs and the same split spreads a batch over them;
+the host device count only concerns the CPU platform.
 
 Library code never sets the count on import (it is process-wide state that belongs to the
 application): the ``jaxmi`` command does, and scripts call :func:`set_host_device_count` first.
