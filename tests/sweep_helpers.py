@@ -15,6 +15,19 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 #: The ready specs in the source tree (shipped as package data: jaxmi.sweep.spec.shipped).
 SWEEPS = REPO / "jaxmi" / "sweeps"
+#: A small grid (3 couplings x 3 T x 3 V, T = 0 and V = 0 included) for the specs of the tests.
+SMALL_GRID = """
+[J]
+cases = [
+    {name = "iso", J = [0.25, 0.25, 0.25]},
+    {name = "xz", J = [0.25, 0.0, 0.35]},
+    {name = "general", J = [0.3, -0.1, 0.2]},
+]
+[T]
+values = [0.0, 0.05, 0.2]
+[V]
+values = [-0.3, 0.0, 0.5]
+"""
 
 
 def jaxmi_command() -> list[str]:

@@ -24,24 +24,12 @@ import warnings
 import h5py
 import numpy as np
 import pytest
-from sweep_helpers import cli_env, make, read, run_cli, write_spec  # noqa: F401 (fixture)
+from sweep_helpers import SMALL_GRID, cli_env, make, read, run_cli, write_spec  # noqa: F401
 
 import jaxmi
 from jaxmi.sweep import store
 from jaxmi.sweep.run import run_sweep
 
-BODY = """
-[J]
-cases = [
-    {name = "iso", J = [0.25, 0.25, 0.25]},
-    {name = "xz", J = [0.25, 0.0, 0.35]},
-    {name = "general", J = [0.3, -0.1, 0.2]},
-]
-[T]
-values = [0.0, 0.05, 0.2]
-[V]
-values = [-0.3, 0.0, 0.5]
-"""
 WITH_ERROR = 'quantities = ["conductance", "current", "spin", "error"]\n'
 GATE = "[model]\nmu0 = {values = [-0.5, 0.0, 0.4]}\n"
 
@@ -50,7 +38,7 @@ def spec_text(*, error: bool, gate: bool, order: int = 16) -> str:
     return (
         (WITH_ERROR if error else "")
         + (GATE if gate else "")
-        + BODY
+        + SMALL_GRID
         + f"[numerics]\nchunk = 12\norder = {order}\n"
     )
 

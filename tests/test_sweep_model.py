@@ -23,7 +23,7 @@ import h5py
 import numpy as np
 import pytest
 import xarray as xr
-from sweep_helpers import cli_env, make, read, run_cli, write_spec  # noqa: F401 (fixture)
+from sweep_helpers import SMALL_GRID, cli_env, make, read, run_cli, write_spec  # noqa: F401
 from test_resume import chunks_done, start, wait_for_progress
 
 import jaxmi
@@ -33,20 +33,7 @@ from jaxmi.sweep.run import run_sweep
 
 QUANTITIES = ("conductance", "current", "spin")
 
-CASES = """
-[J]
-cases = [
-    {name = "iso", J = [0.25, 0.25, 0.25]},
-    {name = "xz", J = [0.25, 0.0, 0.35]},
-    {name = "general", J = [0.3, -0.1, 0.2]},
-]
-[T]
-values = [0.0, 0.05, 0.2]
-[V]
-values = [-0.3, 0.0, 0.5]
-[numerics]
-chunk = 12
-"""
+CASES = SMALL_GRID + "[numerics]\nchunk = 12\n"
 
 #: A gate sweep: 3 J x 3 mu0 x 3 T x 3 V in chunks of (3, 1, 1, 3).
 MU0 = (
