@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from quick import first_quick
 
 from jaxmi import family, observables
 from jaxmi.config import Config
@@ -42,6 +43,7 @@ def test_strategy_choice():
         assert set(s.options) <= fields, s
 
 
+@pytest.mark.slow
 def test_contour_reproduces_the_paper_path():
     # mu0 = 0, theta = eps^2, S = 1/2, diagonal J: the power-law contour (full line, rays at 45
     # degrees from both Fermi edges, generic Bloch solve) against the paper path (even half-line
@@ -108,7 +110,7 @@ def _kink_in_window(p) -> bool:
 
 @pytest.mark.parametrize(
     "p",
-    [p if p["S"] == 1.5 else pytest.param(p, marks=pytest.mark.slow) for p in POINTS],
+    first_quick(POINTS, lambda p: p["S"] == 1.5),
     ids=lambda p: (
         f"S={p['S']},{p['texture']['scale']}^{p['texture']['exponent']},"
         f"T={p['T']},V={p['V']},mu0={p['mu0']}"
@@ -167,6 +169,7 @@ def test_contour_gradients_match_finite_differences(mu0, V):
         assert grad[k] == pytest.approx(fd, rel=1e-7, abs=1e-10), k
 
 
+@pytest.mark.slow
 def test_zero_temperature_is_the_window_alone():
     # At T = 0 the links and rays have zero length: the contour and the real axis integrate the
     # same step windows with the same moving nodes, so values, d/dV and d/dmu0 agree to
@@ -222,7 +225,7 @@ def test_window_grading_per_texture():
     assert extras(seen[0]) == (0, 5, 0, 0)
 
 
-@pytest.mark.parametrize("mu0", [0.4, -0.1, 0.0])
+@pytest.mark.parametrize("mu0", first_quick([0.4, -0.1, 0.0]))
 def test_window_with_extra_ends_is_a_partition(mu0):
     # The window's ends (Fermi grading, phase ends, Dirac grading) tile [lo, hi] in order: the
     # weights add up to |V| (to roundoff), panels * order nodes; the Dirac grading puts ends at

@@ -37,6 +37,7 @@ def test_strategy_takes_the_even_contour_for_the_gated_points():
     assert {choose(_model(p)) for p in POINTS} == {EVEN}
 
 
+@pytest.mark.slow  # the quick run meets the even contour in test_family_reference
 def test_even_contour_matches_the_slow_reference():
     # Measured (default Config: 3 x 6 window panels + 7 ray panels of order 16, 400 nodes):
     # conductance 6.8e-15 relative, current 1.6e-15 (relative to the larger of |I| and
@@ -66,6 +67,7 @@ def _random_points(n, seed):
     return jnp.asarray(J), jnp.asarray(T), jnp.asarray(V)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mu0, scale", [(0.4, 1.0), (-0.8, 0.5), (1.0, 2.0)])
 def test_spin_half_solve_equals_the_spin_s_solve(mu0, scale):
     # The 2x2 solve (y decoupled, closed-form texture-free state) against the generic Bloch
@@ -83,6 +85,7 @@ def test_spin_half_solve_equals_the_spin_s_solve(mu0, scale):
     assert np.abs(rho_a - rho_b).max() <= 1e-14
 
 
+@pytest.mark.slow
 def test_zero_temperature_matches_the_power_law_contour():
     # T = 0: the even contour holds its nodes and adds the edges' Leibniz terms; the power-law
     # contour moves its window nodes. Values, d/dV, d/dmu0 and d/ds of the conductance (second
@@ -103,6 +106,7 @@ def test_zero_temperature_matches_the_power_law_contour():
         assert np.abs(got - want).max() <= 1e-13 * np.abs(want).max(), (v, mu0, s, got, want)
 
 
+@pytest.mark.slow
 def test_even_contour_at_the_paper_texture_reproduces_the_paper_path():
     # mu0 = 0, s = 1: the folded window is the paper's [0, |V|/2] (the other two pieces empty)
     # and the ray the paper's 45-degree one (there at 6 doubling panels too); the paper path

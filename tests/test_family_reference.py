@@ -14,6 +14,7 @@ import warnings
 
 import numpy as np
 import pytest
+from quick import first_quick
 
 import jaxmi
 from jaxmi.model import Model, Polynomial, PowerLaw
@@ -41,14 +42,14 @@ def test_table_covers_the_family():
 
 
 def _quick(p) -> bool:
-    """The points of one compiled program (S = 1, a power law, the default panels) stay in the
-    quick run (-m "not slow"); each other (spin, texture kind, panels) costs a compilation."""
+    """The kind of point the quick run (-m "not slow") keeps one of: S = 1, a power law, the
+    default panels (each point compiles its own program: its model is static)."""
     return p["S"] == 1.0 and p["texture"]["kind"] == "power_law" and p["T"] <= 0.3
 
 
 @pytest.mark.parametrize(
     "p",
-    [p if _quick(p) else pytest.param(p, marks=pytest.mark.slow) for p in POINTS],
+    first_quick(POINTS, _quick),
     ids=lambda p: f"S={p['S']},T={p['T']:.3g},V={p['V']:.3g},mu0={p['mu0']:.2g}",
 )
 def test_engine_matches_family_reference(p):

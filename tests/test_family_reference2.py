@@ -137,9 +137,6 @@ def _param(n: int, p: dict):
     marks = []
     if n in KNOWN_FAIL:
         marks.append(pytest.mark.xfail(strict=False, reason=KNOWN_FAIL[n]))
-    # one compiled program (S = 1, power law) stays in the quick run; the others are slow
-    if not (p["S"] == 1.0 and p["texture"]["kind"] == "power_law"):
-        marks.append(pytest.mark.slow)
     return pytest.param(n, p, marks=marks)
 
 
@@ -148,6 +145,7 @@ def _param(n: int, p: dict):
     [_param(n, p) for n, p in enumerate(POINTS)],
     ids=lambda x: str(x) if isinstance(x, int) else f"S={x['S']},T={x['T']:.3g},V={x['V']:.3g}",
 )
+@pytest.mark.slow  # a program per point; the quick run has test_family_reference's
 def test_engine_matches_family_reference2(n, p, release_compiled):
     caught: list = []
     out = evaluate(p, caught)

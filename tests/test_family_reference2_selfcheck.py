@@ -46,6 +46,7 @@ def test_fourier_pair_products_exact():
 # 3T / 5T beyond the edges, angle pi/2p / 0.3 pi/p): the tails must not depend on the path.
 # Tolerance 1e-12 relative on I and G, 1e-13 absolute on rho (measured ~5e-15 / ~5e-16).
 # --------------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_contour_equals_real_axis():
     J = np.random.default_rng(8).uniform(-0.6, 0.6, (3, 3))
     args = (1.0, J, 0.1, 0.3, -0.4, fr.PowerLaw(0.8, 3.0))

@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from quick import first_quick
 
 import jaxmi
 
@@ -256,7 +257,7 @@ def test_physics_core_does_not_import_io():
 
 @pytest.mark.parametrize(
     "model",
-    [None, jaxmi.Model(mu0=0.4), jaxmi.Model(spin=1.0, exchange="tensor", mu0=0.3)],
+    first_quick([None, jaxmi.Model(mu0=0.4), jaxmi.Model(spin=1.0, exchange="tensor", mu0=0.3)]),
     ids=("paper", "gate", "spin1-tensor"),
 )
 def test_vanishing_temperature_is_zero_temperature(model):

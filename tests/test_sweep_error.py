@@ -124,6 +124,7 @@ def test_gate_values_with_and_without_the_estimate(tmp_path):
     assert 0 < got["error"].min() and got["error"].max() < 1e-13
 
 
+@pytest.mark.slow
 def test_cli_warns_in_one_line_and_info_lists_it(tmp_path, cli_env):  # noqa: F811
     spec = write_spec(tmp_path / "low.toml", spec_text(error=True, gate=False, order=6))
     out = tmp_path / "low.h5"
