@@ -43,7 +43,7 @@ from jax import Array
 
 from jaxmi import estimate, integrals, observables, texture
 from jaxmi.config import Config
-from jaxmi.generator import coupling_matrices, generator
+from jaxmi.generator import coupling_matrices
 from jaxmi.impurity import bloch_maps, frame_maps
 from jaxmi.integrals import (
     Coefficients,
@@ -996,14 +996,15 @@ def half_point(
     mu0 != 0 the jvp at V = 0 itself would take the unpolarized drive, tanh's T -> 0 limit of
     linear response, not the V -> 0+ one); the state is r = 0 (the rates vanish).
     """
+    gen, dgen, eq, deq = observables.generator_and_errors(
+        T,
+        V,
+        config,
+        lambda v: coefficients_and_values(T, v, model, config, strategy),
+        moving=True,
+    )
     jj6 = pair_products(J)
-
-    def forms(v):
-        c, values = coefficients_and_values(T, v, model, config, strategy)
-        gen = generator(c)
-        return jj6 @ gen.forms, gen.pol, gen, values
-
-    (q, pol, gen, values), (dq, dpol, dgen, dvalues) = jax.jvp(forms, (V,), (jnp.ones_like(V),))
+    q, dq, pol, dpol = jj6 @ gen.forms, jj6 @ dgen.forms, gen.pol, dgen.pol
     zero = (T == 0) & (V == 0)
     one = jnp.ones_like(V)
     # At T = V = 0 the one combine below evaluates the slope's current (its value is then the
@@ -1014,11 +1015,7 @@ def half_point(
         (dq, one, dpol),
     )
     dcur = jnp.where(zero, cur, dcur)
-    # the error estimate as on the paper path (jaxmi.estimate.paper_bounds); the nodes of the
-    # real pieces move with V at T = 0 (the Leibniz terms), so the kernels' tangents count
-    eq = estimate.forms_errors(flat_errors(values, config.order), gen.forms)
-    de = flat_errors(tangent_pieces(values, dvalues, moving=True), config.order)
-    deq = estimate.forms_errors(de, dgen.forms)
+    # the error estimate as on the paper path (jaxmi.estimate.paper_bounds)
     err = observables.slope_and_error(J, jj6, q, dq, gen, dgen, eq, deq, T, config)[3]
     return observables.from_bloch(jnp.where(zero, 0.0, cur), dcur, jnp.where(zero, 0.0, r), err)
 

@@ -104,17 +104,24 @@ def from_bloch(current: Array, conductance: Array, r: Array, error=None) -> Obse
     return Observables(current, conductance, 0.5 * r, density_from_spin(0.5 * r), error)
 
 
-def generator_and_errors(T: Array, V: Array, config: Config):
+def generator_and_errors(T: Array, V: Array, config: Config, integrals=None, moving=False):
     """(gen, dgen, eq, deq) of one (T, V) pair: the generator, its V-derivative and the error
-    bounds of their forms (6, 13) each (jaxmi.estimate.forms_errors)."""
+    bounds of their forms (6, 13) each (jaxmi.estimate.forms_errors).
+
+    ``integrals``: v -> (Coefficients, node values) at the bias v (default: the paper path's,
+    jaxmi.integrals.coefficients_and_values); ``moving``: its nodes move with V (the general
+    path's real pieces at T = 0), so the kernels' tangents count in the V-derivatives' bounds.
+    """
+    if integrals is None:
+        integrals = functools.partial(coefficients_and_values, T, config=config)
 
     def one(v):
-        c, values = coefficients_and_values(T, v, config=config)
+        c, values = integrals(v)
         return generator(c), values
 
     (gen, values), (dgen, dvalues) = jax.jvp(one, (V,), (jnp.ones_like(V),))
     eq = estimate.forms_errors(flat_errors(values, config.order), gen.forms)
-    de = flat_errors(tangent_pieces(values, dvalues), config.order)
+    de = flat_errors(tangent_pieces(values, dvalues, moving), config.order)
     deq = estimate.forms_errors(de, dgen.forms)
     return gen, dgen, eq, deq
 
