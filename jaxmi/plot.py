@@ -665,8 +665,10 @@ LOG_COLOUR_SPAN = 100.0
 def _draw_map(
     fig, ax, xs, ys, z2, q: str, *, log_y: bool = False, log_colour: bool = False
 ) -> None:
-    """Colour map of z2 (y, x) on ``ax``: a diverging scale centred at 0 (red > 0 > blue), the
-    zero contour and a labelled colour bar; ``log_y`` puts the y axis on a log scale. With
+    """Colour map of z2 (y, x) on ``ax``: a diverging scale centred at 0 (red > 0 > blue) with
+    the zero contour where z2 takes both signs, a sequential one (viridis) over the data's range
+    where it has one sign, and a labelled colour bar; ``log_y`` puts the y axis on a log scale.
+    A map of one value says so in a note. With
     ``log_colour``, a map of one sign spanning more than LOG_COLOUR_SPAN is drawn as |z2| on a
     log scale instead (Blues for negative, Reds for positive values)."""
     from matplotlib.colors import LogNorm, TwoSlopeNorm
@@ -690,6 +692,16 @@ def _draw_map(
             cbar = fig.colorbar(mesh, ax=ax)
             cbar.set_label(("$-$" if negative else "") + LABELS[q] + "  (log scale)")
             return
+    if one_sign and finite.min() < finite.max():
+        # one sign (a ratio near 1, dG < 0 everywhere): a scale centred at 0 would spend its
+        # colours on values that do not occur; a sequential one spans the data
+        mesh = ax.pcolormesh(
+            xs, ys, z2, cmap="viridis", vmin=finite.min(), vmax=finite.max(), shading="nearest"
+        )
+        if log_y:
+            ax.set_yscale("log")
+        fig.colorbar(mesh, ax=ax).set_label(LABELS[q])
+        return
     vmax = float(np.max(np.abs(finite))) if finite.size else 1.0
     vmax = vmax if vmax > 0 else 1.0
     norm = TwoSlopeNorm(vcenter=0.0, vmin=-vmax, vmax=vmax)
@@ -700,6 +712,16 @@ def _draw_map(
         ax.set_yscale("log")
     cbar = fig.colorbar(mesh, ax=ax)
     cbar.set_label(LABELS[q] + "  (red > 0 > blue)")
+    if finite.size and finite.min() == finite.max():  # e.g. <Sx>, <Sz> = 0 exactly at Jy = 0
+        ax.text(
+            0.5,
+            0.5,
+            f"{LABELS[q]} = {finite[0]:.4g} at every point",
+            transform=ax.transAxes,
+            ha="center",
+            va="center",
+            bbox={"facecolor": "white", "edgecolor": "0.6"},
+        )
 
 
 def plot_map(sw: Sweep, output: str, *, x: str, y: str, q: str, overwrite: bool = False) -> str:
@@ -708,9 +730,8 @@ def plot_map(sw: Sweep, output: str, *, x: str, y: str, q: str, overwrite: bool 
 
 
 def map_figure(sw: Sweep, *, x: str, y: str, q: str):
-    """A map of quantity ``q`` over axes ``x`` and ``y`` (the third at its first value), with a
-    diverging colour scale centred at 0, a labelled colour bar and the zero contour; returns
-    the Figure."""
+    """A map of quantity ``q`` over axes ``x`` and ``y`` (the third at its first value), with
+    the colour scale of :func:`_draw_map` and a labelled colour bar; returns the Figure."""
     _matplotlib()
     from matplotlib.figure import Figure
 
@@ -736,7 +757,7 @@ def map_figure(sw: Sweep, *, x: str, y: str, q: str):
         z2 = z2.T
     fig = Figure(figsize=(6.4, 4.8), layout="constrained")
     ax = fig.add_subplot()
-    _draw_map(fig, ax, xs, ys, z2, q)
+    _draw_map(fig, ax, xs, ys, z2, q, log_y=_log_spaced(np.asarray(ys)))
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(_headline(sw, q, x, y, fixed), fontsize="medium")

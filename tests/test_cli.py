@@ -20,10 +20,10 @@ import jaxmi
 from jaxmi.sweep.run import COMPILING, LineProgress, TqdmProgress
 
 # "2400/4800 points, 310 k points/s, ETA 12 s"; "? points/s, ETA ?" before a rate is known;
-# "done" instead of the ETA on the last line.
+# "done" instead of the ETA on the last line ("10/10 points, done" where no rate was measured).
 PROGRESS_LINE = re.compile(
     r"^\d+/\d+ points, (\? |\d+(\.\d)? ([kMGTPE] )?)points/s, "
-    r"(ETA \?|ETA \d+ s|done)$"
+    r"(ETA \?|ETA \d+ s|done)$|^\d+/\d+ points, done$"
 )
 
 
@@ -137,7 +137,7 @@ def test_progress_objects():
     p.start(10, 0)
     p.advance(10)  # one chunk, the whole sweep: no rate, and no ETA to wait for
     p.close()
-    assert stream.getvalue().splitlines()[-1] == "10/10 points, ? points/s, done"
+    assert stream.getvalue().splitlines()[-1] == "10/10 points, done"
 
 
 # --- malformed inputs ---------------------------------------------------------------------------

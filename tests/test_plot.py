@@ -7,6 +7,7 @@ fig3_data) are compared with Eq. 14 (exact) and Eqs. 18, 19 (asymptotic, O(T^4) 
 The pictures themselves are checked only for being non-trivial PNGs: they were looked at.
 """
 
+import dataclasses
 import re
 import subprocess
 import sys
@@ -288,6 +289,27 @@ def test_many_lines_get_a_colour_bar_few_a_legend():
     assert not _colour_bars(fig)
     texts = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     assert texts == ["$T$ = 0.02", "$T$ = 0.07746", "$T$ = 0.3"]
+
+
+def test_map_colour_scales():
+    # A map whose every point has the same value (the spin is 0 at Jy = 0) is one flat colour:
+    # a note in the axes says what the value is; a varying map has none.
+    sw = _sweep(5, 6)
+    zero = dataclasses.replace(sw, data={"conductance": np.zeros_like(sw.data["conductance"])})
+    fig = plot.map_figure(zero, x="V", y="T", q="conductance")
+    assert [t.get_text() for t in fig.axes[0].texts] == [
+        plot.LABELS["conductance"] + " = 0 at every point"
+    ]
+    fig = plot.map_figure(sw, x="V", y="T", q="conductance")
+    assert not fig.axes[0].texts
+    # dG < 0 everywhere: a sequential scale over the data's range, not one centred at 0
+    (cbar,) = _colour_bars(fig)
+    g = sw.data["conductance"][0]
+    assert cbar.cmap.name == "viridis" and fig.axes[0].get_yscale() == "log"  # T log-spaced
+    assert (cbar.vmin, cbar.vmax) == pytest.approx((g.min(), g.max()), rel=1e-12)
+    both = dataclasses.replace(sw, data={"conductance": sw.data["conductance"] + 0.05})
+    (cbar,) = _colour_bars(plot.map_figure(both, x="V", y="T", q="conductance"))
+    assert cbar.cmap.name == "RdBu_r" and cbar.vmin == -cbar.vmax
 
 
 def test_two_line_parameters_colour_and_line_style():

@@ -70,7 +70,8 @@ class LineProgress:
     (``..., done`` on the last).
 
     The rate and the ETA count from the first chunk written by this run (before it, JAX is
-    compiling; that time says nothing about the rest), so the first line may show ``?``.
+    compiling; that time says nothing about the rest), so the first line may show ``?``, and a
+    sweep done in its first chunk ends in ``10/10 points, done``.
     """
 
     def __init__(self, stream: TextIO | None = None, interval: float = 5.0) -> None:
@@ -92,6 +93,8 @@ class LineProgress:
             rate = (self.done - self.base[1]) / elapsed if elapsed > 0 else 0.0
         speed = budget.si(rate, "points/s") if rate > 0 else "? points/s"
         if self.done >= self.total:
+            if rate == 0:  # one chunk did it all: no rate measured after the compilation
+                return f"{self.done}/{self.total} points, done"
             eta = "done"
         else:
             eta = f"ETA {(self.total - self.done) / rate:.0f} s" if rate > 0 else "ETA ?"
