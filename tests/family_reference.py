@@ -99,6 +99,7 @@ differences vs analytic derivative); ``conductance_err`` <= 1.7e-12 relative (co
 from __future__ import annotations
 
 import functools
+import json
 import math
 import warnings
 from collections.abc import Callable
@@ -918,3 +919,17 @@ def point(
         "evals": k["evals"],
         "quad_err": k["err"],
     }
+
+
+def points_json(header: dict, points: list[dict], indent: int | None = None) -> str:
+    """A reference table's text as the tests read it (tests/data/*.json): the header, then one
+    point per line; json writes floats with repr(), which round-trips exactly."""
+    text = (
+        '{"header": '
+        + json.dumps(header, indent=indent)
+        + ',\n"points": [\n'
+        + ",\n".join(json.dumps(q) for q in points)
+        + "\n]}\n"
+    )
+    json.loads(text)  # valid JSON
+    return text

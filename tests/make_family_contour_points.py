@@ -17,7 +17,6 @@ takes ~10 min on one core).
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from pathlib import Path
@@ -75,13 +74,7 @@ def main() -> None:
             "seed": SEED,
             "settings": fr.SETTINGS,
         }
-        text = (
-            '{"header": '
-            + json.dumps(header)
-            + ',\n"points": [\n'
-            + ",\n".join(json.dumps(q) for q in points)
-            + "\n]}\n"
-        )
+        text = fr.points_json(header, points)
         OUT.write_text(text)
         print(
             f"{len(points)}/{len(SPECS)} S={S} {scale},{p} T={T} V={V} mu0={mu0} "

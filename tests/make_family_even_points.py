@@ -15,7 +15,6 @@ Diagonal couplings from a seeded RNG (entries uniform in [-0.5, 0.5]).
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from pathlib import Path
@@ -73,13 +72,7 @@ def main() -> None:
             "settings": fr.SETTINGS,
             "J": "diagonal (Jx, Jy, Jz)",
         }
-        text = (
-            '{"header": '
-            + json.dumps(header)
-            + ',\n"points": [\n'
-            + ",\n".join(json.dumps(q) for q in points)
-            + "\n]}\n"
-        )
+        text = fr.points_json(header, points)
         OUT.write_text(text)
         print(
             f"{len(points)}/{len(SPECS)} s={scale} T={T} V={V} mu0={mu0} "

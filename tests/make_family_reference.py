@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import math
 import platform
 import sys
@@ -269,15 +268,7 @@ def main() -> None:
             q["selfcheck"] = _short(r["check"])
         points.append(q)
     OUT.parent.mkdir(parents=True, exist_ok=True)
-    # one point per line; json writes floats with repr(), which round-trips exactly
-    text = (
-        '{"header": '
-        + json.dumps(header, indent=1)
-        + ',\n"points": [\n'
-        + ",\n".join(json.dumps(q) for q in points)
-        + "\n]}\n"
-    )
-    json.loads(text)  # sanity: valid JSON
+    text = fr.points_json(header, points, indent=1)
     OUT.write_text(text)
     print(f"wrote {len(points)} points to {OUT} ({len(text)} bytes) in {wall:.1f} s")
     for r in results:

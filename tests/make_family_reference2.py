@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import math
 import pickle
 import platform
@@ -388,14 +387,7 @@ def main() -> None:
         }
         points.append(q)
     OUT.parent.mkdir(parents=True, exist_ok=True)
-    text = (
-        '{"header": '
-        + json.dumps(header, indent=1)
-        + ',\n"points": [\n'
-        + ",\n".join(json.dumps(q) for q in points)
-        + "\n]}\n"
-    )
-    json.loads(text)
+    text = fr.points_json(header, points, indent=1)
     OUT.write_text(text)
     print(f"wrote {len(points)} points to {OUT} ({len(text)} bytes) in {wall:.1f} s")
     print("max selfcheck deviations:", header["selfcheck"])
