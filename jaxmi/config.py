@@ -133,6 +133,8 @@ class Config:
             :func:`jaxmi.stationary.reached_state_solve`).
         tolerance: a point whose quadrature error estimate (``Observables.error``, relative:
             jaxmi.estimate) exceeds this raises an AccuracyWarning (evaluate, evaluate_grid).
+            Not part of the comparison: ``Config(tolerance=1e-8) == Config()``, and the two
+            share compiled programs.
     """
 
     order: int = DEFAULT_ORDER
@@ -146,7 +148,10 @@ class Config:
     contour_ray_panels: int = 7
     even_window_panels: int = 6
     even_ray_panels: int = 7
-    tolerance: float = 1e-10
+    # Read on the host only (which points warn), never by a compiled program: Configs that
+    # differ only here compare equal and hash alike, so they share the programs (jit caches
+    # on static arguments' equality) and a new tolerance costs no compilation.
+    tolerance: float = dataclasses.field(default=1e-10, compare=False)
 
     def __post_init__(self) -> None:
         for name in (

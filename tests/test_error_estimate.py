@@ -18,6 +18,7 @@ import json
 import pathlib
 import warnings
 
+import jax
 import numpy as np
 import pytest
 from quick import first_quick
@@ -184,9 +185,23 @@ def test_tolerance_drives_the_warning():
             np.array([0.5]),
             config=jaxmi.Config(tolerance=1e-16),
         )
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", jaxmi.AccuracyWarning)
-        jaxmi.evaluate([0.3, 0.2, 0.1], 0.1, 0.5)
+    # The default tolerance does not warn, and costs no new trace (nor compilation): the
+    # tolerance is read on the host only, and Configs that differ only there share the jit
+    # cache entry. (A trace, not a backend compile: the persistent cache would hide the latter.)
+    compiled: list = []
+
+    def listen(name, *_, **__):
+        if name.endswith("jaxpr_trace_duration"):
+            compiled.append(name)
+
+    jax.monitoring.register_event_duration_secs_listener(listen)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", jaxmi.AccuracyWarning)
+            jaxmi.evaluate([0.3, 0.2, 0.1], 0.1, 0.5)
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listen)
+    assert compiled == [] and jaxmi.Config(tolerance=1e-16) == jaxmi.Config()
 
 
 @pytest.mark.slow  # three programs per point (fine, default, order 6)
