@@ -662,56 +662,45 @@ def lines_figure(sw: Sweep, *, x: str, q: str, log: str | None = None):
 LOG_COLOUR_SPAN = 100.0
 
 
-def _draw_map(
-    fig, ax, xs, ys, z2, q: str, *, log_y: bool = False, log_colour: bool = False
-) -> None:
-    """Colour map of z2 (y, x) on ``ax``: a diverging scale centred at 0 (red > 0 > blue) with
-    the zero contour where z2 takes both signs, a sequential one (viridis) over the data's range
-    where it has one sign, and a labelled colour bar; ``log_y`` puts the y axis on a log scale.
-    A map of one value says so in a note. With
-    ``log_colour``, a map of one sign spanning more than LOG_COLOUR_SPAN is drawn as |z2| on a
-    log scale instead (Blues for negative, Reds for positive values)."""
-    from matplotlib.colors import LogNorm, TwoSlopeNorm
+def _map_scale(z2: np.ndarray, q: str, log_colour: bool):
+    """(values, cmap, norm, colour-bar label) of the map of z2: a diverging scale centred at 0
+    where z2 takes both signs (or one value); a sequential one over its range where it has one
+    sign (a scale centred at 0 would spend its colours on values that do not occur, e.g. a
+    ratio near 1); with ``log_colour``, |z2| on a log scale where one sign spans more than
+    LOG_COLOUR_SPAN (Blues for negative, Reds for positive values)."""
+    from matplotlib.colors import LogNorm, Normalize, TwoSlopeNorm
 
     finite = z2[np.isfinite(z2)]
     one_sign = finite.size and (np.all(finite < 0) or np.all(finite > 0))
-    if log_colour and one_sign:
+    if one_sign and log_colour:
         mag = np.abs(finite)
         if mag.max() > LOG_COLOUR_SPAN * mag.min():
             negative = bool(finite[0] < 0)
-            mesh = ax.pcolormesh(
-                xs,
-                ys,
-                np.abs(z2),
-                cmap="Blues" if negative else "Reds",
-                norm=LogNorm(vmin=mag.min(), vmax=mag.max()),
-                shading="nearest",
-            )
-            if log_y:
-                ax.set_yscale("log")
-            cbar = fig.colorbar(mesh, ax=ax)
-            cbar.set_label(("$-$" if negative else "") + LABELS[q] + "  (log scale)")
-            return
+            label = ("$-$" if negative else "") + LABELS[q] + "  (log scale)"
+            norm = LogNorm(vmin=mag.min(), vmax=mag.max())
+            return np.abs(z2), "Blues" if negative else "Reds", norm, label
     if one_sign and finite.min() < finite.max():
-        # one sign (a ratio near 1, dG < 0 everywhere): a scale centred at 0 would spend its
-        # colours on values that do not occur; a sequential one spans the data
-        mesh = ax.pcolormesh(
-            xs, ys, z2, cmap="viridis", vmin=finite.min(), vmax=finite.max(), shading="nearest"
-        )
-        if log_y:
-            ax.set_yscale("log")
-        fig.colorbar(mesh, ax=ax).set_label(LABELS[q])
-        return
+        return z2, "viridis", Normalize(vmin=finite.min(), vmax=finite.max()), LABELS[q]
     vmax = float(np.max(np.abs(finite))) if finite.size else 1.0
     vmax = vmax if vmax > 0 else 1.0
     norm = TwoSlopeNorm(vcenter=0.0, vmin=-vmax, vmax=vmax)
-    mesh = ax.pcolormesh(xs, ys, z2, cmap="RdBu_r", norm=norm, shading="nearest")
+    return z2, "RdBu_r", norm, LABELS[q] + "  (red > 0 > blue)"
+
+
+def _draw_map(
+    fig, ax, xs, ys, z2, q: str, *, log_y: bool = False, log_colour: bool = False
+) -> None:
+    """Colour map of z2 (y, x) on ``ax`` on the scale of :func:`_map_scale`, with a labelled
+    colour bar, the zero contour where z2 takes both signs and a note where it is one value;
+    ``log_y`` puts the y axis on a log scale."""
+    values, cmap, norm, label = _map_scale(z2, q, log_colour)
+    mesh = ax.pcolormesh(xs, ys, values, cmap=cmap, norm=norm, shading="nearest")
+    finite = z2[np.isfinite(z2)]
     if finite.size and finite.min() < 0 < finite.max():
         ax.contour(xs, ys, z2, levels=[0.0], colors="black", linewidths=1.0)
     if log_y:
         ax.set_yscale("log")
-    cbar = fig.colorbar(mesh, ax=ax)
-    cbar.set_label(LABELS[q] + "  (red > 0 > blue)")
+    fig.colorbar(mesh, ax=ax).set_label(label)
     if finite.size and finite.min() == finite.max():  # e.g. <Sx>, <Sz> = 0 exactly at Jy = 0
         ax.text(
             0.5,
