@@ -13,11 +13,16 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import fractions
 import os
 import shlex
 import signal
 import sys
 import time
+from collections.abc import Sequence
+
+from jaxmi.domain import TEXTURES
+from jaxmi.errors import FitError, JaxmiError
 
 EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130
@@ -493,6 +498,86 @@ def _add_fit_command(sub) -> None:
     )
 
 
+def parse_values(text: str | None, option: str = "--start") -> dict[str, float]:
+    """``"Jx=0.3,E0_meV=10"`` -> ``{"Jx": 0.3, "E0_meV": 10.0}`` (names checked by :func:`fit`)."""
+    out: dict[str, float] = {}
+    for item in (text or "").split(","):
+        if not item.strip():
+            continue
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise FitError(f"{option}: expected NAME=VALUE, got {item.strip()!r}")
+        try:
+            out[name.strip()] = float(value)
+        except ValueError:
+            raise FitError(f"{option}: {name.strip()} must be a number, got {value!r}") from None
+    return out
+
+
+def parse_bounds(text: str | None) -> dict[str, tuple[float | None, float | None]]:
+    """``"Jx=0:1,E0_meV=2:"`` -> ``{"Jx": (0.0, 1.0), "E0_meV": (2.0, None)}``; an empty side
+    is unbounded."""
+    out: dict[str, tuple[float | None, float | None]] = {}
+    for item in (text or "").split(","):
+        if not item.strip():
+            continue
+        name, sep, rng = item.partition("=")
+        lo, colon, hi = rng.partition(":")
+        if not sep or not colon:
+            raise FitError(f"--bounds: expected NAME=LOWER:UPPER, got {item.strip()!r}")
+        try:
+            out[name.strip()] = (
+                float(lo) if lo.strip() else None,
+                float(hi) if hi.strip() else None,
+            )
+        except ValueError:
+            raise FitError(
+                f"--bounds: {name.strip()} needs numbers LOWER:UPPER, got {rng!r}"
+            ) from None
+    return out
+
+
+def model_from_options(spin: str | float | None, texture: str | None, names: Sequence[str] = ()):
+    """The model of the command line's ``--spin`` and ``--texture``: ``spin`` 1/2 (default),
+    1, 3/2, ... (``"3/2"`` or ``"1.5"``); ``texture`` ``power_law`` (default: theta =
+    (|eps| / (texture_scale E0))^texture_exponent, 1 and 2 unless fixed or free) or
+    ``polynomial`` (theta = sum_k texture_ck (eps / E0)^k with as many coefficients as the highest
+    ``texture_ck`` among ``names`` needs, at least c0..c2; defaults c2 = 1, the others 0: the
+    paper's texture). None for the paper's model (spin 1/2, power law).
+
+    Raises:
+        FitError: a bad spin or texture, one line naming the option.
+    """
+    from jaxmi.model import Model, Polynomial, PowerLaw
+
+    if spin is None:
+        S = 0.5
+    else:
+        try:
+            S = float(fractions.Fraction(str(spin).strip()))
+        except (ValueError, ZeroDivisionError):
+            raise FitError(f"--spin: expected 1/2, 1, 3/2, ..., got {spin!r}") from None
+    kind = "power_law" if texture is None else str(texture).strip()
+    if kind not in TEXTURES:
+        raise FitError(f"--texture: expected one of {', '.join(TEXTURES)}, got {texture!r}")
+    if kind == "power_law":
+        tex = PowerLaw()
+    else:
+        orders = [
+            int(name[len("texture_c") :])
+            for name in names
+            if name.startswith("texture_c") and name[len("texture_c") :].isdigit()
+        ]
+        coefficients = [0.0] * max(3, 1 + max(orders, default=0))
+        coefficients[2] = 1.0
+        tex = Polynomial(tuple(coefficients))
+    try:
+        model = Model(spin=S, texture=tex)
+    except JaxmiError as err:
+        raise FitError(f"--spin: {err}") from None
+    return None if model.is_paper() else model
+
+
 def _fit(args) -> int:
     import warnings
 
@@ -500,20 +585,26 @@ def _fit(args) -> int:
     from jaxmi.errors import FitWarning
     from jaxmi.fitting import fit_file
 
+    start = parse_values(args.start, "--start")
+    fix = parse_values(args.fix, "--fix")
+    bounds = parse_bounds(args.bounds)
+    model = None
+    if args.spin is not None or args.texture is not None:
+        names = [*start, *fix, *bounds, *(k.strip() for k in (args.free or "").split(","))]
+        model = model_from_options(args.spin, args.texture, names)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FitWarning)  # the same text is in the table's notes
         result = fit_file(
             args.data,
             free=args.free,
-            start=args.start,
-            fix=args.fix,
-            bounds=args.bounds,
+            start=start,
+            fix=fix,
+            bounds=bounds,
             starts=args.starts,
             seed=args.seed,
             output=args.output,
             plot=args.plot,
-            spin=args.spin,
-            texture=args.texture,
+            model=model,
             overwrite=args.overwrite,
         )
     print(result.summary())

@@ -36,10 +36,14 @@ pytest.importorskip("optimistix")
 from sweep_helpers import jaxmi_command  # noqa: E402
 
 import jaxmi  # noqa: E402
+from jaxmi import units  # noqa: E402
+from jaxmi.cli import model_from_options  # noqa: E402
 from jaxmi.errors import FitError  # noqa: E402
 from jaxmi.model import CustomTexture, Model, Polynomial, PowerLaw  # noqa: E402
 
 F = importlib.import_module("jaxmi.fitting")
+from jaxmi.fitting import parameters as FPAR  # noqa: E402
+from jaxmi.fitting import problem as FPRO  # noqa: E402
 
 SIGMA = 1e-3  # e^2/h
 # Isotropic impurity under a gate: J = 0.3, mu0 = 5 meV = 0.5 E0, E0 = 10 meV. dI/dV at 5, 15
@@ -55,7 +59,7 @@ def _evaluate(values: dict, free=FREE, model=None, T=T, V=V):
     G = 0 and unit weights; ``values`` holds every parameter that is not a default. Unbounded
     transforms, so any sign is allowed; the same compiled function as the fits of this shape."""
     data = F.Data(np.asarray(T, float), np.asarray(V, float), np.zeros(len(T)), None)
-    prob = F._problem(
+    prob = FPAR._problem(
         free,
         {k: values[k] for k in free},
         {k: v for k, v in values.items() if k not in free},
@@ -63,8 +67,8 @@ def _evaluate(values: dict, free=FREE, model=None, T=T, V=V):
         0.0,
         model,
     )
-    args, _ = F._make_args(prob, data)
-    r, jac = F._residuals_and_jacobian(
+    args, _ = FPRO._make_args(prob, data)
+    r, jac = FPRO._residuals_and_jacobian(
         jnp.asarray(prob.values[prob.free_index]), args, config=jaxmi.Config(), family=prob.family
     )
     return np.asarray(r)[: len(T)], np.asarray(jac)[: len(T)]
@@ -113,7 +117,7 @@ def test_jacobian_in_mu0_matches_finite_differences():
     print("Jacobian vs FD: max relative difference per parameter", rel.max(axis=0))
     assert rel.max() < 1e-6
 
-    prob = F._problem(
+    prob = FPAR._problem(
         ("J", "mu0_meV", "E0_meV"),
         TRUTH,
         None,
@@ -121,13 +125,18 @@ def test_jacobian_in_mu0_matches_finite_differences():
         2.0,
     )
     assert list(prob.kinds) == [2, 3, 1]  # upper, both, lower
-    z = F._to_unconstrained(p0, prob)
-    p, dp = F._physical_np(z, prob)
+    args, _ = FPRO._make_args(prob, F.Data(T, np.zeros_like(T), np.zeros_like(T), None))
+    tr = args.transform
+
+    def physical(z):
+        return np.asarray(FPAR._to_physical(jnp.asarray(z), tr))
+
+    z = FPAR._to_unconstrained(p0, prob)
+    p, dp = physical(z), np.asarray(FPAR._dphysical_dz(jnp.asarray(z), tr))
     np.testing.assert_allclose(p, p0, rtol=1e-14)
     fdz = np.array(
         [
-            (F._physical_np(z + 1e-6 * e, prob)[0] - F._physical_np(z - 1e-6 * e, prob)[0])[i]
-            / 2e-6
+            (physical(z + 1e-6 * e) - physical(z - 1e-6 * e))[i] / 2e-6
             for i, e in enumerate(np.eye(3))
         ]
     )
@@ -199,8 +208,8 @@ def test_spin_one_fit_through_fit_file(tmp_path):
     r = F.fit_file(
         data,
         free="J,mu0_meV,E0_meV",
-        start="J=0.3,mu0_meV=3.5,E0_meV=13",
-        spin="1",
+        start={"J": 0.3, "mu0_meV": 3.5, "E0_meV": 13.0},
+        model=model,
         output=out,
         plot=fig,
     )
@@ -224,18 +233,18 @@ def test_spin_one_fit_through_fit_file(tmp_path):
 def test_paper_model_runs_the_paper_path():
     # The paper's model with none of the new parameters free: the same traced problem as
     # before the model family (7 parameters, no family), whatever way the model is given.
-    for model in (None, Model(), F.model_from_options("1/2", "power_law")):
-        prob = F._problem("Jx,Jz,E0_meV", {"E0_meV": 10.0}, None, None, 1.0, model)
-        assert prob.family is None and prob.names == F._ANISOTROPIC
+    for model in (None, Model(), model_from_options("1/2", "power_law")):
+        prob = FPAR._problem("Jx,Jz,E0_meV", {"E0_meV": 10.0}, None, None, 1.0, model)
+        assert prob.family is None and prob.names == FPAR._ANISOTROPIC
         assert prob.solver_values().shape == (7,)
     # Naming a new parameter at its paper value keeps the fast path but lists it.
-    prob = F._problem("J,E0_meV", {"E0_meV": 10.0}, {"mu0_meV": 0.0}, None, 1.0)
+    prob = FPAR._problem("J,E0_meV", {"E0_meV": 10.0}, {"mu0_meV": 0.0}, None, 1.0)
     assert prob.family is None
     assert prob.names == ("J", "E0_meV", *F.family_parameters(), "n", "offset")
     # Anything else is the general path, with the family's E0 floor (kB T <= 0.6 E0).
-    prob = F._problem("J,E0_meV", {"E0_meV": 10.0}, {"mu0_meV": 2.0}, None, 1.0, None, 3.0)
-    assert prob.family == F._Family(0.5, "power_law", 0) and prob.lower[1] == 3.0
-    poly = F.model_from_options("3/2", "polynomial", ["texture_c3"])
+    prob = FPAR._problem("J,E0_meV", {"E0_meV": 10.0}, {"mu0_meV": 2.0}, None, 1.0, None, 3.0)
+    assert prob.family == FPAR._Family(0.5, "power_law", 0) and prob.lower[1] == 3.0
+    poly = model_from_options("3/2", "polynomial", ["texture_c3"])
     assert poly.spin == 1.5 and poly.texture.coefficients == (0.0, 0.0, 1.0, 0.0)
     assert F.family_parameters(poly) == ("mu0_meV", *(f"texture_c{k}" for k in range(4)))
 
@@ -325,4 +334,4 @@ def test_describe_model_line():
     assert line == (
         "spin 3/2, diagonal exchange, mu0 = 0.25 E0, texture polynomial (c0 0, c1 0.1, c2 1)"
     )
-    assert math.isclose(F.units.KB_MEV_PER_K, 8.617333262e-2, rel_tol=1e-10)
+    assert math.isclose(units.KB_MEV_PER_K, 8.617333262e-2, rel_tol=1e-10)

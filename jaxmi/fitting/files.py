@@ -1,0 +1,91 @@
+"""A fit from a CSV file to a JSON document and a figure (:func:`fit_file`, behind ``jaxmi
+fit``), with jaxmi's rule for replacing files (:mod:`jaxmi.outputs`)."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+
+from jaxmi import outputs
+from jaxmi.config import Config
+from jaxmi.errors import FitError, StoreError
+from jaxmi.fitting.api import fit
+from jaxmi.fitting.data import read_csv
+from jaxmi.fitting.result import FitResult
+from jaxmi.model import Model
+
+
+def fit_file(
+    path,
+    *,
+    free: str | Sequence[str] | None = None,
+    start: Mapping[str, float] | None = None,
+    fix: Mapping[str, float] | None = None,
+    bounds: Mapping | None = None,
+    starts: int = 1,
+    seed: int = 0,
+    output=None,
+    plot=None,
+    config: Config = Config(),
+    model: Model | None = None,
+    overwrite: bool = False,
+) -> FitResult:
+    """:func:`jaxmi.fitting.read_csv`, :func:`jaxmi.fitting.fit` (the other arguments are
+    its), then write the JSON document (``output``) and the figure (``plot``).
+
+    Both outputs are checked before the fit starts (:func:`jaxmi.outputs.check_output`): an
+    existing file is replaced only if it is a jaxmi fit result (``output``) or a picture jaxmi
+    stamped (``plot``), or with ``overwrite``.
+
+    Raises:
+        FitError: as ``read_csv`` and ``fit``; ``output`` and ``plot`` are one file.
+        StoreError: an output cannot or may not be written.
+    """
+    data = read_csv(path)
+    _check_outputs(output, plot, overwrite)
+    result = fit(
+        data.T_K,
+        data.V_mV,
+        data.G,
+        data.G_err,
+        free=free,
+        start=start,
+        fix=fix,
+        bounds=bounds,
+        starts=starts,
+        seed=seed,
+        config=config,
+        model=model,
+    )
+    if output is not None:
+        _write_json(result, output, overwrite)
+    if plot is not None:
+        from jaxmi.plot import fit_figure
+
+        fit_figure(result, plot, overwrite=overwrite)
+    return result
+
+
+def _check_outputs(output, plot, overwrite: bool) -> None:
+    """Fail before the fit if matplotlib is missing or an output may not be written."""
+    if plot is not None:
+        from jaxmi.plot import _matplotlib
+
+        _matplotlib()
+        outputs.check_output(plot, outputs.PICTURE, overwrite=overwrite, option="--plot")
+    if output is not None:
+        outputs.check_output(output, outputs.FIT, overwrite=overwrite)
+    if plot is not None and output is not None:
+        if os.path.realpath(output) == os.path.realpath(plot):
+            raise FitError(f"{plot}: the JSON result (-o) and the figure (--plot) are one file")
+
+
+def _write_json(result: FitResult, output, overwrite: bool) -> None:
+    outputs.check_output(output, outputs.FIT, overwrite=overwrite)  # again: the fit took time
+    try:
+        with open(output, "w") as fh:
+            json.dump(result.to_json(), fh, indent=2)
+            fh.write("\n")
+    except OSError as err:
+        raise StoreError(f"{output}: cannot write: {err.strerror or err}") from None
