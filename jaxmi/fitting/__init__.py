@@ -15,7 +15,7 @@ Fermi level ``mu0_meV`` (meV from the Dirac point; the engine's mu0 is ``mu0_meV
 texture's parameters (``texture_scale``, ``texture_exponent`` of a power law, in units of E0 and
 dimensionless; ``texture_c0, texture_c1, ...`` of a polynomial in eps / E0) are parameters like the
 others, free or fixed by name. The paper's model with none of them free runs exactly the paper
-path (same compiled solver, same output); anything else runs the general path (:mod:`jaxmi.family`).
+path of the engine (same output); anything else its general path (:mod:`jaxmi.family`).
 
 The residuals ``(model - G) / G_err`` are minimised with optimistix's Levenberg-Marquardt, the one
 solver of every model (paper or family, whichever integration strategy the engine chooses); its

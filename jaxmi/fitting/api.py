@@ -110,7 +110,7 @@ def fit(
             non-identifiable free parameters (``n`` with a coupling, E0_meV with the texture's
             energy scale, or a null direction of the Jacobian at the start), an unsupported
             model, or no more data points than free parameters; optimistix is not
-            installed (the paper's model needs it).
+            installed (every fit needs it).
         ConfigError: ``config`` is not a :class:`jaxmi.Config`.
 
     Example:
