@@ -38,7 +38,6 @@ import numpy as np
 from docblock import REPO, cpu_model, save
 
 import jaxmi.fitting as F
-from jaxmi.model import Model
 
 #: name -> (truth, free, start, the model's Model() for the conductance line, T_K, V_mV)
 _T = np.linspace(2.0, 40.0, 30)
@@ -74,8 +73,7 @@ def _write_data(folder: Path) -> dict[str, Path]:
     paths = {}
     rng = np.random.default_rng(0)
     for name, (truth, _, _, _, T, V) in CASES.items():
-        model = None if "mu0_meV" not in truth else Model()
-        G = np.asarray(F.model(truth, T, V, model=model)) + 1e-4 * rng.normal(size=T.shape)
+        G = np.asarray(F.model(truth, T, V)) + 1e-4 * rng.normal(size=T.shape)
         path = folder / f"{name}.csv"
         rows = "".join(
             f"{float(t)!r},{float(v)!r},{float(g)!r},1e-4\n"
@@ -133,7 +131,7 @@ def main() -> None:
                 times.setdefault((name, what), []).append(_timed(cmd, work, cache, tree))
                 if what.startswith("fit"):
                     again = _timed(cmd, work, cache, tree)
-                    times.setdefault((name, what.replace("fit", "repeat")), []).append(again)
+                    times.setdefault((name, what.replace("fit", "repeat", 1)), []).append(again)
                 shutil.rmtree(cache)
     finally:
         if args.base:
