@@ -484,11 +484,36 @@ def _add_fit_command(sub) -> None:
     )
     f.add_argument("--starts", type=_positive_int, default=1, metavar="N", help="starts (1)")
     f.add_argument("--seed", type=int, default=0, help="seed of the extra starts (0)")
+    f.add_argument(
+        "--profile",
+        metavar="NAMES",
+        help="profile-likelihood intervals (68%%, 95%%) of these free parameters, the others "
+        "refitted; a profile plot beside --plot",
+    )
+    f.add_argument(
+        "--posterior",
+        action="store_true",
+        help="also sample the posterior with NUTS (flat priors within the bounds; intervals, "
+        "R-hat and ESS in the table and JSON; a corner plot beside --plot)",
+    )
+    f.add_argument(
+        "--prior",
+        metavar="NAME=MEAN+-SD,...",
+        help="normal priors for --posterior, e.g. E0_meV=10+-2",
+    )
+    f.add_argument("--chains", type=_positive_int, default=4, metavar="N", help="chains (4)")
+    f.add_argument(
+        "--draws", type=_positive_int, default=1000, metavar="N", help="draws per chain (1000)"
+    )
+    f.add_argument(
+        "--warmup", type=_positive_int, default=500, metavar="N", help="warmup steps (500)"
+    )
     f.add_argument("-o", "--output", metavar="OUT.json", help="write the result as JSON")
     f.add_argument(
         "--plot",
         metavar="FIG.png",
-        help="data, fit and residuals (matplotlib; any format it writes, by extension)",
+        help="data, fit and residuals (matplotlib; any format it writes, by extension); with "
+        "--posterior also FIG_corner.png, with --profile FIG_profile.png",
     )
     f.add_argument(
         "--overwrite",
@@ -511,6 +536,26 @@ def parse_values(text: str | None, option: str = "--start") -> dict[str, float]:
             out[name.strip()] = float(value)
         except ValueError:
             raise FitError(f"{option}: {name.strip()} must be a number, got {value!r}") from None
+    return out
+
+
+def parse_priors(text: str | None) -> dict[str, tuple[float, float]]:
+    """``"E0_meV=10+-2,J=0.3+-0.1"`` -> ``{"E0_meV": (10.0, 2.0), "J": (0.3, 0.1)}`` (normal
+    priors: mean and standard deviation; names checked by :func:`fit`)."""
+    out: dict[str, tuple[float, float]] = {}
+    for item in (text or "").split(","):
+        if not item.strip():
+            continue
+        name, sep, rest = item.partition("=")
+        mean, pm, sd = rest.partition("+-")
+        if not sep or not pm:
+            raise FitError(f"--prior: expected NAME=MEAN+-SD, got {item.strip()!r}")
+        try:
+            out[name.strip()] = (float(mean), float(sd))
+        except ValueError:
+            raise FitError(
+                f"--prior: {name.strip()} needs numbers MEAN+-SD, got {rest!r}"
+            ) from None
     return out
 
 
@@ -583,11 +628,14 @@ def _fit(args) -> int:
 
     _enable_compilation_cache()
     from jaxmi.errors import FitWarning
-    from jaxmi.fitting import fit_file
+    from jaxmi.fitting.files import companion_path, fit_file
 
     start = parse_values(args.start, "--start")
     fix = parse_values(args.fix, "--fix")
     bounds = parse_bounds(args.bounds)
+    prior = parse_priors(args.prior)
+    if prior and not args.posterior:
+        raise FitError("--prior needs --posterior (least squares takes no prior)")
     model = None
     if args.spin is not None or args.texture is not None:
         names = [*start, *fix, *bounds, *(k.strip() for k in (args.free or "").split(","))]
@@ -606,12 +654,40 @@ def _fit(args) -> int:
             plot=args.plot,
             model=model,
             overwrite=args.overwrite,
+            posterior=args.posterior,
+            prior=prior,
+            chains=args.chains,
+            warmup=args.warmup,
+            draws=args.draws,
+            progress=_NutsBar() if args.posterior else None,
+            profile=args.profile,
         )
     print(result.summary())
-    for path in (args.output, args.plot):
+    extra = []
+    if args.plot and args.profile:
+        extra.append(companion_path(args.plot, "profile"))
+    if args.plot and args.posterior:
+        extra.append(companion_path(args.plot, "corner"))
+    for path in (args.output, args.plot, *extra):
         if path is not None:
             print(f"wrote {path}")
     return 0
+
+
+class _NutsBar:
+    """A tqdm bar on stderr for the posterior's NUTS transitions (per chain)."""
+
+    def __init__(self):
+        self.bar = None
+
+    def __call__(self, done: int, total: int) -> None:
+        from tqdm import tqdm
+
+        if self.bar is None:
+            self.bar = tqdm(total=total, desc="NUTS", unit="step", file=sys.stderr)
+        self.bar.update(done - self.bar.n)
+        if done >= total:
+            self.bar.close()
 
 
 _VIEW_COMMANDS["fit"] = _fit

@@ -1364,3 +1364,261 @@ def fit_caption(result) -> str:
     if "E0_meV" not in result.free and "E0_meV" in result.params:
         text += f"; fixed {_fit_parameter(result, 'E0_meV')}"
     return text
+
+
+# --- posterior corner plot ----------------------------------------------------------------------
+
+#: Central mass inside the corner plot's contours and linearised ellipses.
+CORNER_LEVELS = (0.68, 0.95)
+
+
+def corner_figure(result, path, *, overwrite: bool = False) -> None:
+    """Write the corner plot of a fit's posterior draws (:func:`corner_result_figure`) to
+    ``path`` (PNG or any format matplotlib writes).
+
+    Raises:
+        JaxmiError: matplotlib is not installed, or the fit has no posterior.
+        StoreError: ``path`` cannot or may not be written (checked before drawing).
+    """
+    _matplotlib()
+    outputs.check_output(path, outputs.PICTURE, overwrite=overwrite, option="--plot")
+    fig = corner_result_figure(result)
+    outputs.save_figure(fig, path, dpi=120, overwrite=overwrite, option="--plot")
+
+
+def _corner_label(name: str) -> str:
+    if name == "sigma_G":
+        return r"$\sigma_G$ / $(e^2/h)$"
+    if name in FIT_SYMBOLS:
+        symbol, unit = FIT_SYMBOLS[name]
+        return symbol + (f" / {unit.strip()}" if unit.strip() else "")
+    if name.startswith("texture_c") and name[9:].isdigit():
+        return f"$c_{{{name[9:]}}}$ / rad"
+    return _plain(name)
+
+
+def _mass_levels(h: np.ndarray, masses) -> list[float]:
+    """Density thresholds of a 2D histogram ``h`` enclosing each of ``masses`` (highest-density
+    cells first), increasing."""
+    flat = np.sort(h.ravel())[::-1]
+    cum = np.cumsum(flat) / max(flat.sum(), 1e-300)
+    levels = [flat[min(int(np.searchsorted(cum, m)), len(flat) - 1)] for m in masses]
+    return sorted(set(levels))
+
+
+def _smooth(h: np.ndarray) -> np.ndarray:
+    """A 2D histogram smoothed by the [1, 2, 1] / 4 kernel along each axis (contours of a few
+    thousand draws without the cell-by-cell noise)."""
+    for axis in (0, 1):
+        p = np.pad(h, [(1, 1) if a == axis else (0, 0) for a in (0, 1)], mode="edge")
+        a, b, c = (np.take(p, range(k, k + h.shape[axis]), axis=axis) for k in (0, 1, 2))
+        h = 0.25 * a + 0.5 * b + 0.25 * c
+    return h
+
+
+def corner_result_figure(result):
+    """The Figure of a posterior: for each sampled parameter (the free ones; ``sigma_G`` for an
+    unweighted fit) its marginal histogram on the diagonal, with the median (solid) and the 68%
+    interval (dashed); below it the pairs, the draws thinned to <= 2000 as dots with the 68% and
+    95% highest-density contours of their histogram; the least-squares optimum (cross) and its
+    linearised 68%/95% region (a Gaussian of the standard errors and correlation: dotted curve
+    on the diagonal, dotted ellipses below), so that a non-Gaussian posterior stands out."""
+    matplotlib, Figure = _matplotlib()
+    from matplotlib.lines import Line2D
+
+    post = result.posterior
+    if post is None:
+        raise JaxmiError("this fit has no posterior (jaxmi fit --posterior, fit(posterior=True))")
+    names = list(post.names)
+    d = len(names)
+    x = post.samples.reshape(-1, d)
+    rng = np.random.default_rng(0)
+    thin = x[rng.choice(len(x), size=min(2000, len(x)), replace=False)]
+    colors = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
+    c_post, c_lin = colors[0], colors[3]
+    size = max(4.8, 2.3 * d)
+    fig = Figure(figsize=(size, size), layout="constrained")
+    axes = np.atleast_2d(fig.subplots(d, d, squeeze=False))
+    best = np.array(
+        [result.params[n] if n in result.params else math.sqrt(result.chi2_reduced) for n in names]
+    )
+    err = np.array([result.stderr.get(n, np.nan) for n in names])
+    corr = np.eye(d)
+    for i, a in enumerate(names):
+        for j, b in enumerate(names):
+            if a in result.correlation and b in result.correlation.get(a, {}):
+                corr[i, j] = result.correlation[a][b]
+    lo = np.quantile(x, 0.001, axis=0)
+    hi = np.quantile(x, 0.999, axis=0)
+    span = np.where(hi > lo, hi - lo, np.abs(lo) * 1e-3 + 1e-12)
+    lo, hi = lo - 0.08 * span, hi + 0.08 * span
+    for i in range(d):
+        for j in range(d):
+            ax = axes[i, j]
+            if j > i:
+                ax.set_visible(False)
+                continue
+            if i == j:
+                ax.hist(
+                    x[:, i],
+                    bins=40,
+                    range=(lo[i], hi[i]),
+                    density=True,
+                    histtype="step",
+                    color=c_post,
+                )
+                q = post.quantiles[names[i]]
+                ax.axvline(q["median"], color=c_post, lw=1.2)
+                for key in ("q16", "q84"):
+                    ax.axvline(q[key], color=c_post, lw=1.0, ls="--")
+                if np.isfinite(err[i]) and err[i] > 0:
+                    g = np.linspace(lo[i], hi[i], 200)
+                    pdf = np.exp(-0.5 * ((g - best[i]) / err[i]) ** 2) / (
+                        err[i] * math.sqrt(2 * math.pi)
+                    )
+                    ax.plot(g, pdf, ":", color=c_lin, lw=1.2)
+                ax.set_yticks([])
+                ax.set_title(
+                    f"{_corner_label(names[i]).split(' / ')[0]} = {q['median']:.4g}\n"
+                    f"68%: [{q['q16']:.4g}, {q['q84']:.4g}]",
+                    fontsize=8,
+                )
+            else:
+                ax.plot(thin[:, j], thin[:, i], ".", ms=1.5, color=c_post, alpha=0.25)
+                h, xe, ye = np.histogram2d(
+                    x[:, j], x[:, i], bins=30, range=[[lo[j], hi[j]], [lo[i], hi[i]]]
+                )
+                h = _smooth(h)
+                levels = _mass_levels(h, CORNER_LEVELS[::-1])
+                if len(levels) >= 1 and h.max() > 0:
+                    xc, yc = 0.5 * (xe[1:] + xe[:-1]), 0.5 * (ye[1:] + ye[:-1])
+                    ax.contour(
+                        xc,
+                        yc,
+                        h.T,
+                        levels=levels + [h.max() * 1.0001],
+                        colors=[c_post],
+                        linewidths=1.0,
+                    )
+                if np.isfinite(err[[i, j]]).all() and (err[[i, j]] > 0).all():
+                    cov = np.array(
+                        [
+                            [err[j] ** 2, corr[j, i] * err[j] * err[i]],
+                            [corr[j, i] * err[j] * err[i], err[i] ** 2],
+                        ]
+                    )
+                    w, v = np.linalg.eigh(cov)
+                    t = np.linspace(0, 2 * math.pi, 200)
+                    for mass in CORNER_LEVELS:
+                        r = math.sqrt(-2.0 * math.log(1.0 - mass))  # chi^2, 2 dof
+                        e = v @ (
+                            np.sqrt(np.maximum(w, 0))[:, None] * np.stack([np.cos(t), np.sin(t)])
+                        )
+                        ax.plot(best[j] + r * e[0], best[i] + r * e[1], ":", color=c_lin, lw=1.0)
+                    ax.plot(best[j], best[i], "x", color=c_lin, ms=6)
+                ax.set_xlim(lo[j], hi[j])
+                ax.set_ylim(lo[i], hi[i])
+            ax.set_xlim(lo[j], hi[j])
+            ax.tick_params(labelsize=7)
+            if i == d - 1:
+                ax.set_xlabel(_corner_label(names[j]), fontsize=8)
+            else:
+                ax.set_xticklabels([])
+            if j == 0 and i > 0:
+                ax.set_ylabel(_corner_label(names[i]), fontsize=8)
+            elif j > 0:
+                ax.set_yticklabels([])
+    handles = [
+        Line2D([], [], color=c_post, lw=1.2),
+        Line2D([], [], color=c_lin, lw=1.2, ls=":", marker="x"),
+    ]
+    labels = [
+        "posterior: median, 68% (dashed); contours 68%, 95%",
+        "least squares: optimum, linearised 68%, 95%",
+    ]
+    fig.legend(handles, labels, loc="outside lower center", fontsize=8, ncols=1)
+    fig.suptitle(
+        f"Posterior (NUTS, {post.chains} chains x {post.draws} draws)\nmax R-hat "
+        f"{max(post.rhat.values()):.4f}, min ESS {min(post.ess.values()):.0f}, "
+        f"{post.divergences} divergent",
+        fontsize=9,
+    )
+    return fig
+
+
+# --- profile likelihood -------------------------------------------------------------------------
+
+
+def profile_figure(result, path, *, overwrite: bool = False) -> None:
+    """Write the profiles of a fit (:func:`profile_result_figure`) to ``path``.
+
+    Raises:
+        JaxmiError: matplotlib is not installed, or the fit has no profile.
+        StoreError: ``path`` cannot or may not be written (checked before drawing).
+    """
+    _matplotlib()
+    outputs.check_output(path, outputs.PICTURE, overwrite=overwrite, option="--plot")
+    fig = profile_result_figure(result)
+    outputs.save_figure(fig, path, dpi=120, overwrite=overwrite, option="--plot")
+
+
+def profile_result_figure(result):
+    """The Figure of a fit's profiles: one panel per profiled parameter, the rise of the minimum
+    chi^2 over the others (points: the refits) against the held value, the 68% and 95% levels
+    (1 and 3.84, dashed) with the intervals they cut, and the linearised parabola
+    ((p - p_hat) / stderr)^2 (dotted) for comparison."""
+    matplotlib, Figure = _matplotlib()
+    profiles = result.profiles
+    if not profiles:
+        raise JaxmiError("this fit has no profile (jaxmi fit --profile NAME, fit(profile=...))")
+    colors = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
+    n = len(profiles)
+    fig = Figure(figsize=(4.2 * n, 3.8), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, n, squeeze=False)[0])
+    for ax, (name, prof) in zip(axes, profiles.items(), strict=True):
+        ax.plot(
+            prof.values,
+            prof.delta_chi2,
+            "o-",
+            ms=3,
+            lw=1.0,
+            color=colors[0],
+            label="profile (refits)",
+        )
+        best, err = result.params[name], result.stderr.get(name, math.nan)
+        log = prof.values.min() > 0 and prof.values.max() / prof.values.min() > 20
+        if math.isfinite(err) and err > 0:
+            space = np.geomspace if log else np.linspace
+            x = space(prof.values.min(), prof.values.max(), 300)
+            ax.plot(
+                x,
+                ((x - best) / err) ** 2,
+                ":",
+                color=colors[3],
+                lw=1.2,
+                label="linearised (stderr)",
+            )
+        top = max(6.0, 1.05 * min(float(prof.delta_chi2.max()), 12.0))
+        for key, level in (("68", 1.0), ("95", 3.841458820694124)):
+            ax.axhline(level, color="0.5", lw=0.8, ls="--")
+            lo, hi = prof.intervals[key]
+            text = f"{key}%: [{'open' if lo is None else f'{lo:.4g}'}, " + (
+                f"{'open' if hi is None else f'{hi:.4g}'}]"
+            )
+            ax.text(
+                0.02,
+                level / top + 0.01,
+                text,
+                transform=ax.transAxes,
+                fontsize=7,
+                color="0.3",
+                va="bottom",
+            )
+        ax.set_ylim(0.0, top)
+        ax.set_xlabel(_corner_label(name), fontsize=9)
+        ax.set_ylabel(r"$\Delta\chi^2$" + ("" if result.weighted else r" / $\hat\sigma^2$"))
+        ax.legend(fontsize=7, loc="upper center")
+        if log:
+            ax.set_xscale("log")
+    fig.suptitle(f"Profile likelihood: {fit_title(result)}", fontsize=9)
+    return fig

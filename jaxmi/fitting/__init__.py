@@ -25,6 +25,10 @@ a logistic for two), so the solver itself is unconstrained. Standard errors come
 Jacobian in the physical parameters at the optimum, ``cov = (J^T J)^-1``, scaled by the residual
 variance when no ``G_err`` is given.
 
+With ``posterior=True`` (``jaxmi fit --posterior``) the free parameters are also sampled with
+NUTS (blackjax) on the same likelihood, started around the optimum in coordinates whitened by
+its linearised covariance (:mod:`jaxmi.fitting.posterior`): quantiles, R-hat, ESS, a corner plot.
+
 Compilation: the model appears in one compiled program, the residuals with their Jacobian
 (:mod:`jaxmi.fitting.problem`), jitted on the number of free parameters, the number of points
 (padded to a multiple of 16 with zero-weight points), the quadrature ``Config`` and the model's
@@ -37,6 +41,7 @@ number of iterations.
 Modules: :mod:`~jaxmi.fitting.parameters` (names, defaults, bounds, the bound transform),
 :mod:`~jaxmi.fitting.data` (the CSV table), :mod:`~jaxmi.fitting.problem` (model, residuals,
 Jacobian), :mod:`~jaxmi.fitting.solve` (the solver, identifiability, covariance),
+:mod:`~jaxmi.fitting.posterior` (NUTS draws, :class:`Posterior`),
 :mod:`~jaxmi.fitting.result` (:class:`FitResult`, notes), :mod:`~jaxmi.fitting.api` (:func:`fit`),
 :mod:`~jaxmi.fitting.files` (:func:`fit_file`: CSV in, JSON and figure out). The command line's
 option parsing is in :mod:`jaxmi.cli`.
@@ -57,6 +62,7 @@ from jaxmi.fitting.parameters import (
     POWER_LAW_PARAMETERS,
     family_parameters,
 )
+from jaxmi.fitting.posterior import Posterior
 from jaxmi.fitting.problem import PAD, model
 from jaxmi.fitting.result import CORRELATION_WARN, FitResult, describe_model
 from jaxmi.fitting.solve import RANK_TOL
@@ -76,6 +82,7 @@ __all__ = [
     "RANK_TOL",
     "Data",
     "FitResult",
+    "Posterior",
     "describe_model",
     "family_parameters",
     "fit",

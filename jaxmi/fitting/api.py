@@ -14,6 +14,8 @@ from jaxmi import config as _config
 from jaxmi import units
 from jaxmi.config import Config
 from jaxmi.errors import FitError, FitWarning
+from jaxmi.fitting import posterior as _post
+from jaxmi.fitting import profile as _profile
 from jaxmi.fitting.data import _check_data
 from jaxmi.fitting.parameters import (
     _ANISOTROPIC,
@@ -53,6 +55,13 @@ def fit(
     atol: float = 1e-7,
     max_steps: int = 200,
     model: Model | None = None,
+    posterior: bool = False,
+    prior: Mapping[str, tuple[float, float]] | None = None,
+    chains: int = _post.CHAINS,
+    warmup: int = _post.WARMUP,
+    draws: int = _post.DRAWS,
+    progress=None,
+    profile: Sequence[str] | str | None = None,
 ) -> FitResult:
     """Fit couplings, E0, n, an offset, the Fermi level and the texture to a measured edge
     conductance.
@@ -89,7 +98,7 @@ def fit(
         starts: number of Levenberg-Marquardt starts; the first is ``start``, the others are
             drawn around it (about a factor 2 either way, seeded by ``seed``); the best chi^2 is
             kept.
-        seed: seed of the extra starts.
+        seed: seed of the extra starts and of the posterior's chains.
         config: quadrature options of the engine.
         rtol, atol: Levenberg-Marquardt tolerances (on the unconstrained variables and chi^2).
         max_steps: step limit per start.
@@ -101,6 +110,22 @@ def fit(
             and the texture's parameters free runs the paper's fast path; any other the
             general path (:mod:`jaxmi.family`, ~10x slower per point, validated for
             kB T <= 0.3 E0, |mu0| <= E0).
+
+        posterior: also draw the posterior of the free parameters with NUTS
+            (:mod:`jaxmi.fitting.posterior`: Gaussian errors G_err, or a sampled noise scale
+            ``sigma_G`` without them; flat priors within the bounds times ``prior``), started
+            around the least-squares optimum; its quantiles and diagnostics are
+            :attr:`FitResult.posterior`, failed diagnostics (R-hat > 1.01, ESS < 400,
+            divergences) notes and FitWarnings.
+        prior: normal priors ``{name: (mean, sd)}`` (physical units) on free parameters, for
+            the posterior.
+        chains, warmup, draws: NUTS chains (run side by side, vmapped), adaptation steps and
+            kept draws per chain.
+        progress: ``progress(done, total)`` after each block of NUTS transitions (per chain).
+        profile: free parameters (a sequence or a comma-separated string) whose
+            profile-likelihood intervals to compute (:mod:`jaxmi.fitting.profile`: the
+            parameter held at a sequence of values, the others refitted; the 68% and 95%
+            intervals where chi^2 rises by 1 and 3.84): :attr:`FitResult.profiles`.
 
     Returns:
         :class:`FitResult` (``.summary()`` for a table, ``.to_json()`` for the file format).
@@ -140,6 +165,11 @@ def fit(
             f"{n_points} data point(s), but {k} free parameter(s) ({', '.join(prob.free)}) need "
             f"at least {k + 1}"
         )
+    profiled = _as_free_names(profile, prob.free, "profile")
+    if posterior:
+        _post.check_settings(prob.free, prior, chains, warmup, draws)
+    elif prior:
+        raise FitError("a prior is for the posterior: give posterior=True with prior=")
     if not (isinstance(starts, int) and starts >= 1):
         raise FitError(f"starts must be a positive integer, got {starts!r}")
     weighted = data.G_err is not None
@@ -218,8 +248,60 @@ def fit(
             texture=PowerLaw(params["texture_scale"], params["texture_exponent"])
         )
         description = fitted.describe()
+    profiles = {}
+    z_opt = _to_unconstrained(p, prob) if profiled else None
+    for name in profiled:
+        i = prob.free.index(name)
+        sd_z = float(err[i] / abs(dp_dz(z_opt)[i]))
+        profiles[name] = _profile.profile(
+            i,
+            name,
+            z_opt,
+            sd_z,
+            chi2,
+            1.0 if weighted else chi2_red,
+            args.transform,
+            evaluate,
+            physical,
+            n_points,
+            rtol,
+            atol,
+            max_steps,
+        )
+        notes.extend(profiles[name].problems())
+    post = None
+    if posterior:
+        z_hat = _to_unconstrained(p, prob) if np.isfinite(err).all() else None
+        dpz = dp_dz(z_hat) if z_hat is not None else None
+        post = _post.sample_posterior(
+            args,
+            z_hat if z_hat is not None else np.zeros(k),
+            cov / np.outer(dpz, dpz) if dpz is not None else np.full((k, k), np.inf),
+            free=prob.free,
+            n_points=n_points,
+            weighted=weighted,
+            sigma_hat=math.sqrt(chi2_red),
+            config=config,
+            family=family,
+            prior=prior,
+            chains=chains,
+            warmup=warmup,
+            draws=draws,
+            seed=seed,
+            progress=progress,
+        )
+        notes.extend(post.problems())
     for note in notes:
-        if note.startswith(("near-degenerate", "at a bound", "not converged", "not identifiable")):
+        if note.startswith(
+            (
+                "near-degenerate",
+                "at a bound",
+                "not converged",
+                "not identifiable",
+                "posterior",
+                "profile",
+            )
+        ):
             warnings.warn(note, FitWarning, stacklevel=2)
     G_fit = data.G + r / weight
     return FitResult(
@@ -245,4 +327,23 @@ def fit(
         config=config,
         model_description=description,
         template=model,
+        posterior=post,
+        profiles=profiles,
     )
+
+
+def _as_free_names(names, free: tuple, what: str) -> tuple[str, ...]:
+    """A sequence or comma-separated string of free parameter names, checked."""
+    if names is None:
+        return ()
+    items = names.split(",") if isinstance(names, str) else list(names)
+    out = []
+    for item in items:
+        name = str(item).strip()
+        if not name:
+            continue
+        if name not in free:
+            raise FitError(f"{what}: {name!r} is not a free parameter (free: {', '.join(free)})")
+        if name not in out:
+            out.append(name)
+    return tuple(out)

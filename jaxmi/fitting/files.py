@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from jaxmi import outputs
 from jaxmi.config import Config
 from jaxmi.errors import FitError, StoreError
+from jaxmi.fitting import posterior as _post
 from jaxmi.fitting.api import fit
 from jaxmi.fitting.data import read_csv
 from jaxmi.fitting.result import FitResult
@@ -30,11 +31,20 @@ def fit_file(
     config: Config = Config(),
     model: Model | None = None,
     overwrite: bool = False,
+    posterior: bool = False,
+    prior: Mapping[str, tuple[float, float]] | None = None,
+    chains: int = _post.CHAINS,
+    warmup: int = _post.WARMUP,
+    draws: int = _post.DRAWS,
+    progress=None,
+    profile: Sequence[str] | str | None = None,
 ) -> FitResult:
     """:func:`jaxmi.fitting.read_csv`, :func:`jaxmi.fitting.fit` (the other arguments are
-    its), then write the JSON document (``output``) and the figure (``plot``).
+    its), then write the JSON document (``output``) and the figure (``plot``); with
+    ``posterior`` also the corner plot of the draws, with ``profile`` the profiles, beside
+    ``plot`` (:func:`companion_path`).
 
-    Both outputs are checked before the fit starts (:func:`jaxmi.outputs.check_output`): an
+    The outputs are checked before the fit starts (:func:`jaxmi.outputs.check_output`): an
     existing file is replaced only if it is a jaxmi fit result (``output``) or a picture jaxmi
     stamped (``plot``), or with ``overwrite``.
 
@@ -43,7 +53,9 @@ def fit_file(
         StoreError: an output cannot or may not be written.
     """
     data = read_csv(path)
-    _check_outputs(output, plot, overwrite)
+    corner = companion_path(plot, "corner") if plot is not None and posterior else None
+    prof = companion_path(plot, "profile") if plot is not None and profile else None
+    _check_outputs(output, plot, overwrite, [x for x in (prof, corner) if x is not None])
     result = fit(
         data.T_K,
         data.V_mV,
@@ -57,28 +69,51 @@ def fit_file(
         seed=seed,
         config=config,
         model=model,
+        posterior=posterior,
+        prior=prior,
+        chains=chains,
+        warmup=warmup,
+        draws=draws,
+        progress=progress,
+        profile=profile,
     )
     if output is not None:
         _write_json(result, output, overwrite)
     if plot is not None:
-        from jaxmi.plot import fit_figure
+        from jaxmi.plot import corner_figure, fit_figure, profile_figure
 
         fit_figure(result, plot, overwrite=overwrite)
+        if prof is not None:
+            profile_figure(result, prof, overwrite=overwrite)
+        if corner is not None:
+            corner_figure(result, corner, overwrite=overwrite)
     return result
 
 
-def _check_outputs(output, plot, overwrite: bool) -> None:
+def companion_path(plot, kind: str) -> str:
+    """Where ``jaxmi fit --plot FIG.png`` writes its other figures: FIG_corner.png (the
+    posterior's corner plot), FIG_profile.png (the profiles), in the same folder and format."""
+    root, ext = os.path.splitext(os.fspath(plot))
+    return f"{root}_{kind}{ext or '.png'}"
+
+
+def _check_outputs(output, plot, overwrite: bool, companions=()) -> None:
     """Fail before the fit if matplotlib is missing or an output may not be written."""
     if plot is not None:
         from jaxmi.plot import _matplotlib
 
         _matplotlib()
         outputs.check_output(plot, outputs.PICTURE, overwrite=overwrite, option="--plot")
+    for picture in companions:
+        outputs.check_output(picture, outputs.PICTURE, overwrite=overwrite, option="--plot")
+    if plot is not None and output is not None:
+        for picture in (plot, *companions):
+            if os.path.realpath(output) == os.path.realpath(picture):
+                raise FitError(
+                    f"{picture}: the JSON result (-o) and the figure (--plot) are one file"
+                )
     if output is not None:
         outputs.check_output(output, outputs.FIT, overwrite=overwrite)
-    if plot is not None and output is not None:
-        if os.path.realpath(output) == os.path.realpath(plot):
-            raise FitError(f"{plot}: the JSON result (-o) and the figure (--plot) are one file")
 
 
 def _write_json(result: FitResult, output, overwrite: bool) -> None:

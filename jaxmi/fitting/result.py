@@ -15,6 +15,7 @@ from jaxmi import outputs, units
 from jaxmi.config import Config
 from jaxmi.fitting.data import Data
 from jaxmi.fitting.parameters import COUPLINGS, MU0, _Problem, _t_max
+from jaxmi.fitting.posterior import NOISE, Posterior
 from jaxmi.fitting.problem import model
 from jaxmi.model import Model
 
@@ -78,6 +79,10 @@ class FitResult:
             with none of mu0_meV and the texture parameters named (then the output is exactly
             that of a fit without the model family).
         template: the ``model`` given to :func:`fit` (spin and texture kind), or None.
+        posterior: the NUTS draws (:class:`jaxmi.fitting.posterior.Posterior`) of a fit with
+            ``posterior=True``, else None.
+        profiles: ``{name: jaxmi.fitting.profile.Profile}`` for the parameters named in
+            ``profile=``.
     """
 
     params: dict
@@ -99,6 +104,8 @@ class FitResult:
     config: Config = Config()
     model_description: dict | None = None
     template: Model | None = None
+    posterior: Posterior | None = None
+    profiles: dict = dataclasses.field(default_factory=dict)
 
     def model(self, T_K, V_mV=0.0) -> np.ndarray:
         """The fitted model ``G / G0`` (e^2/h) at temperatures T_K (kelvin), biases V_mV (mV)."""
@@ -118,7 +125,11 @@ class FitResult:
         plus ``free``, ``chi2``, ``dof``, ``weighted``, ``n_steps``, ``starts``, ``notes``,
         ``units`` and ``model``. Non-finite numbers are written as null. Beyond the paper's
         model (or with mu0_meV or a texture parameter named) also ``model_family``:
-        :attr:`model_description`."""
+        :attr:`model_description`. With a posterior also ``posterior`` (``{name: {"median",
+        "q2.5", "q16", "q84", "q97.5"}}``) and ``diagnostics`` (``rhat``, ``ess`` per name,
+        ``divergences``, ``chains``, ``warmup``, ``draws``, ``sampler``, ``prior``). With
+        profiles ``profile``: ``{name: {"values", "delta_chi2", "intervals": {"68": [lo, hi],
+        "95": [lo, hi]}, "converged"}}`` (an open side is null)."""
         out = {
             "jaxmi_format": outputs.FIT_FORMAT,
             "params": {k: _json_float(v) for k, v in self.params.items()},
@@ -161,6 +172,12 @@ class FitResult:
                 "G = 1 + n * dG(J; kB T / E0, e V / E0; S, mu0_meV / E0, theta) + offset  [e^2/h]"
             )
             out["model_family"] = self.model_description
+        if self.profiles:
+            out["profile"] = {k: v.to_json() for k, v in self.profiles.items()}
+        if self.posterior is not None:
+            out["posterior"], out["diagnostics"] = self.posterior.to_json()
+            if NOISE in self.posterior.names:
+                out["units"][NOISE] = "e^2/h (noise scale sampled without G_err)"
         return out
 
     def summary(self) -> str:
@@ -172,12 +189,28 @@ class FitResult:
         ]
         if self.model_description is not None:
             lines.append(f"  model: {describe_model(self.model_description)}")
-        lines.append(f"  {'parameter':<{w}} {'value':>14} {'stderr':>12}")
+        post = self.posterior
+        head = f"  {'parameter':<{w}} {'value':>14} {'stderr':>12}"
+        if post is not None:
+            head += f"  {'median':>12} {'68% interval':>27} {'95% interval':>27}"
+        lines.append(head)
+
+        def intervals(name):
+            q = post.quantiles[name]
+            return (
+                f"  {q['median']:>12.6g} [{q['q16']:>12.6g}, {q['q84']:>12.6g}]"
+                f" [{q['q2.5']:>12.6g}, {q['q97.5']:>12.6g}]"
+            )
+
         for name, value in self.params.items():
             if name in self.stderr:
-                lines.append(f"  {name:<{w}} {value:>14.6g} {self.stderr[name]:>12.3g}")
+                line = f"  {name:<{w}} {value:>14.6g} {self.stderr[name]:>12.3g}"
+                lines.append(line + (intervals(name) if post is not None else ""))
             else:
                 lines.append(f"  {name:<{w}} {value:>14.6g} {'fixed':>12}")
+        if post is not None and NOISE in post.names:
+            sigma = math.sqrt(self.chi2_reduced)
+            lines.append(f"  {NOISE:<{w}} {sigma:>14.6g} {'':>12}" + intervals(NOISE))
         what = "chi2_reduced" if self.weighted else "residual variance (e^2/h)^2"
         lines.append(
             f"  {what} = {self.chi2_reduced:.4g} (dof {self.dof}); converged: "
@@ -192,6 +225,26 @@ class FitResult:
                 lines.append(
                     f"  {a:<{w}}" + "".join(f" {self.correlation[a][b]:>{c}.4f}" for b in self.free)
                 )
+        for name, prof in self.profiles.items():
+
+            def side(x):
+                return "open" if x is None else f"{x:.6g}"
+
+            lo68, hi68 = prof.intervals["68"]
+            lo95, hi95 = prof.intervals["95"]
+            lines.append(
+                f"  profile {name}: 68% [{side(lo68)}, {side(hi68)}], 95% [{side(lo95)}, "
+                f"{side(hi95)}] (chi^2 + 1, + 3.84; {len(prof.values)} refits)"
+            )
+        if post is not None:
+            worst_r = max(post.rhat.values())
+            least_e = min(post.ess.values())
+            lines.append(
+                f"  posterior: NUTS, {post.chains} chains x {post.draws} draws ({post.warmup} "
+                f"warmup); max R-hat {worst_r:.4f}, min ESS {least_e:.0f}, "
+                f"{post.divergences} divergent; prior flat within the bounds"
+                + "".join(f", {k} ~ N({m:g}, {sd:g})" for k, (m, sd) in post.prior.items())
+            )
         for note in self.notes:
             lines.append(f"  note: {note}")
         return "\n".join(lines)
