@@ -465,7 +465,12 @@ def _add_fit_command(sub) -> None:
         "mu0_meV (Fermi level from the Dirac point, meV); texture_scale, texture_exponent "
         "(--texture power_law) or texture_c0, texture_c1, ... (--texture polynomial).",
     )
-    f.add_argument("data", metavar="DATA.csv")
+    f.add_argument(
+        "data",
+        metavar="DATA.csv|SPEC.toml",
+        help="a conductance table, or a global fit's spec (several tables, shared and "
+        "per-dataset parameters; docs/fitting.md)",
+    )
     f.add_argument("--free", metavar="NAMES", help="free parameters, e.g. Jx,Jz,E0_meV")
     f.add_argument("--start", metavar="NAME=X,...", help="start values of free parameters")
     f.add_argument("--fix", metavar="NAME=X,...", help="fixed values, e.g. E0_meV=10")

@@ -303,7 +303,8 @@ def _text_width(fig, text: str, fontsize) -> float:
     renderer draws it."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-    canvas = fig.canvas if hasattr(fig.canvas, "get_renderer") else FigureCanvasAgg(fig)
+    root = fig.figure  # a SubFigure draws on its parent Figure's canvas
+    canvas = root.canvas if hasattr(root.canvas, "get_renderer") else FigureCanvasAgg(root)
     t = fig.text(0, 0, text, fontsize=fontsize)
     try:
         return t.get_window_extent(canvas.get_renderer()).width
@@ -1231,7 +1232,7 @@ def fit_figure(
     outputs.save_figure(fig, path, dpi=120, overwrite=overwrite, option="--plot")
 
 
-def fit_result_figure(result, *, title: str | None = None, points: int = 200):
+def fit_result_figure(result, *, title: str | None = None, points: int = 200, fig=None):
     """The Figure of a fit (:func:`fit_figure`).
 
     Top panel: measured G (e^2/h) with one-sigma error bars (when ``G_err`` was given) and the
@@ -1239,7 +1240,8 @@ def fit_result_figure(result, *, title: str | None = None, points: int = 200):
     bottom panel: residuals, normalised ``(G - model) / G_err`` when errors were given, else
     ``G - model`` in e^2/h. The title is one line (:func:`fit_title`: chi^2_red and the dof;
     a ``title`` given wraps at its words to the figure's width); the fitted parameters are the
-    caption under the picture (:func:`fit_caption`), wrapped between parameters.
+    caption under the picture (:func:`fit_caption`), wrapped between parameters. With ``fig``
+    (a Figure or SubFigure) it draws there instead of a new Figure.
     """
     matplotlib, Figure = _matplotlib()
     from matplotlib.lines import Line2D
@@ -1247,7 +1249,8 @@ def fit_result_figure(result, *, title: str | None = None, points: int = 200):
     d = result.data
     xname, x, gname, g = _groups(result)
     units = {"T": "K", "V": "mV"}
-    fig = Figure(figsize=(6.4, 6.0), layout="constrained")
+    if fig is None:
+        fig = Figure(figsize=(6.4, 6.0), layout="constrained")
     ax, axr = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
     resid = d.G - result.G_fit
     if result.weighted:
@@ -1303,7 +1306,7 @@ def fit_result_figure(result, *, title: str | None = None, points: int = 200):
         else r"$(G - G_\mathrm{fit})\ /\ (e^2/h)$"
     )
     axr.set_xlabel(f"{_symbol_of(xname)} / {units[xname]}")
-    width = _TEXT_WIDTH * fig.bbox.width
+    width = _TEXT_WIDTH * fig.bbox.width  # a SubFigure's own width
     # Centred on the figure (an axes title is centred on the axes, off the figure's middle).
     fig.suptitle(fit_title(result) if title is None else _wrap(fig, title, 9, width), fontsize=9)
     caption = fit_caption(result)
@@ -1621,4 +1624,54 @@ def profile_result_figure(result):
         if log:
             ax.set_xscale("log")
     fig.suptitle(f"Profile likelihood: {fit_title(result)}", fontsize=9)
+    return fig
+
+
+# --- global fits --------------------------------------------------------------------------------
+
+
+def global_fit_figure(result, path, *, points: int = 200, overwrite: bool = False) -> None:
+    """Write the figure of a global fit (:func:`global_fit_result_figure`) to ``path``.
+
+    Raises:
+        JaxmiError: matplotlib is not installed.
+        StoreError: ``path`` cannot or may not be written (checked before drawing).
+    """
+    _matplotlib()
+    outputs.check_output(path, outputs.PICTURE, overwrite=overwrite, option="--plot")
+    fig = global_fit_result_figure(result, points=points)
+    outputs.save_figure(fig, path, dpi=110, overwrite=overwrite, option="--plot")
+
+
+def global_fit_result_figure(result, *, points: int = 200):
+    """One panel pair per data set (:func:`fit_result_figure` of its view: data, its model
+    curve, residuals), up to three a row, each titled with its name, points and chi^2 and
+    captioned with its parameters; the figure's title gives the stacked fit's chi^2_red and the
+    shared parameters."""
+    _, Figure = _matplotlib()
+    n = len(result.per_dataset)
+    ncols = min(n, 3)
+    nrows = -(-n // ncols)
+    fig = Figure(figsize=(4.8 * ncols, 5.0 * nrows + 0.4), layout="constrained")
+    subs = np.atleast_1d(fig.subfigures(nrows, ncols, squeeze=False)).ravel()
+    for sub, view, name in zip(subs, result.per_dataset, result.datasets, strict=False):
+        fit_result_figure(
+            view,
+            title=rf"{name}: {view.n_points} points, $\chi^2$ = {view.chi2:.3g}",
+            points=points,
+            fig=sub,
+        )
+    for sub in subs[n:]:
+        sub.set_visible(False)
+    shared = ", ".join(_fit_parameter(result.per_dataset[0], k) for k in result.shared)
+    fit = (
+        rf"$\chi^2_{{\mathrm{{red}}}} = {result.chi2_reduced:#.3g}$"
+        if result.weighted
+        else f"residual variance {result.chi2_reduced:.3g} $(e^2/h)^2$"
+    )
+    fig.suptitle(
+        f"Global fit of {n} data sets, {result.n_points} points: {fit}, {result.dof} dof; "
+        f"shared {shared}" + ("" if result.converged else ", NOT converged"),
+        fontsize=10,
+    )
     return fig

@@ -42,9 +42,11 @@ Modules: :mod:`~jaxmi.fitting.parameters` (names, defaults, bounds, the bound tr
 :mod:`~jaxmi.fitting.data` (the CSV table), :mod:`~jaxmi.fitting.problem` (model, residuals,
 Jacobian), :mod:`~jaxmi.fitting.solve` (the solver, identifiability, covariance),
 :mod:`~jaxmi.fitting.posterior` (NUTS draws, :class:`Posterior`),
-:mod:`~jaxmi.fitting.result` (:class:`FitResult`, notes), :mod:`~jaxmi.fitting.api` (:func:`fit`),
-:mod:`~jaxmi.fitting.files` (:func:`fit_file`: CSV in, JSON and figure out). The command line's
-option parsing is in :mod:`jaxmi.cli`.
+:mod:`~jaxmi.fitting.profile` (profile-likelihood intervals),
+:mod:`~jaxmi.fitting.joint` (global fits: several data sets, shared and per-dataset parameters,
+a TOML spec), :mod:`~jaxmi.fitting.result` (:class:`FitResult`, notes),
+:mod:`~jaxmi.fitting.api` (:func:`fit`), :mod:`~jaxmi.fitting.files` (:func:`fit_file`: CSV or
+spec in, JSON and figures out). The command line's option parsing is in :mod:`jaxmi.cli`.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ from __future__ import annotations
 from jaxmi.fitting.api import fit
 from jaxmi.fitting.data import CSV_COLUMNS, CSV_UNITS, Data, read_csv
 from jaxmi.fitting.files import fit_file
+from jaxmi.fitting.joint import Dataset, GlobalFitResult, fit_global, read_spec
 from jaxmi.fitting.parameters import (
     COUPLINGS,
     DEFAULT_BOUNDS,
@@ -81,12 +84,16 @@ __all__ = [
     "POWER_LAW_PARAMETERS",
     "RANK_TOL",
     "Data",
+    "Dataset",
+    "GlobalFitResult",
     "FitResult",
     "Posterior",
     "describe_model",
     "family_parameters",
     "fit",
     "fit_file",
+    "fit_global",
     "model",
     "read_csv",
+    "read_spec",
 ]

@@ -263,7 +263,7 @@ def fit(
             args.transform,
             evaluate,
             physical,
-            n_points,
+            np.arange(n_points),
             rtol,
             atol,
             max_steps,

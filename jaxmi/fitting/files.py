@@ -13,6 +13,7 @@ from jaxmi.errors import FitError, StoreError
 from jaxmi.fitting import posterior as _post
 from jaxmi.fitting.api import fit
 from jaxmi.fitting.data import read_csv
+from jaxmi.fitting.joint import GlobalFitResult
 from jaxmi.fitting.result import FitResult
 from jaxmi.model import Model
 
@@ -38,11 +39,17 @@ def fit_file(
     draws: int = _post.DRAWS,
     progress=None,
     profile: Sequence[str] | str | None = None,
-) -> FitResult:
+) -> FitResult | GlobalFitResult:
     """:func:`jaxmi.fitting.read_csv`, :func:`jaxmi.fitting.fit` (the other arguments are
     its), then write the JSON document (``output``) and the figure (``plot``); with
     ``posterior`` also the corner plot of the draws, with ``profile`` the profiles, beside
     ``plot`` (:func:`companion_path`).
+
+    A ``path`` ending in ``.toml`` is a global fit's spec (:func:`jaxmi.fitting.joint.read_spec`:
+    several CSV files, shared and per-dataset parameters, the model): it runs
+    :func:`jaxmi.fitting.joint.fit_global` and returns its
+    :class:`~jaxmi.fitting.joint.GlobalFitResult`; the parameters and the model then come from
+    the spec only, and ``posterior`` is refused.
 
     The outputs are checked before the fit starts (:func:`jaxmi.outputs.check_output`): an
     existing file is replaced only if it is a jaxmi fit result (``output``) or a picture jaxmi
@@ -52,6 +59,26 @@ def fit_file(
         FitError: as ``read_csv`` and ``fit``; ``output`` and ``plot`` are one file.
         StoreError: an output cannot or may not be written.
     """
+    if os.fspath(path).endswith(".toml"):
+        return _fit_spec(
+            path,
+            given={
+                "free": free,
+                "start": start,
+                "fix": fix,
+                "bounds": bounds,
+                "model": model,
+                "prior": prior,
+            },
+            posterior=posterior,
+            starts=starts,
+            seed=seed,
+            output=output,
+            plot=plot,
+            config=config,
+            overwrite=overwrite,
+            profile=profile,
+        )
     data = read_csv(path)
     corner = companion_path(plot, "corner") if plot is not None and posterior else None
     prof = companion_path(plot, "profile") if plot is not None and profile else None
@@ -87,6 +114,40 @@ def fit_file(
             profile_figure(result, prof, overwrite=overwrite)
         if corner is not None:
             corner_figure(result, corner, overwrite=overwrite)
+    return result
+
+
+def _fit_spec(path, *, given, posterior, starts, seed, output, plot, config, overwrite, profile):
+    """A global fit from a TOML spec (:mod:`jaxmi.fitting.joint`): its data sets, shared and
+    per-dataset parameters and model come from the spec, not from the arguments."""
+    from jaxmi.fitting.joint import fit_global, read_spec
+
+    named = [k for k, v in given.items() if v]
+    if named:
+        option = {"model": "spin/texture", "prior": "prior"}.get(named[0], named[0])
+        raise FitError(
+            f"{path}: a global fit takes its {option} from the spec file (write it there), not "
+            "from the command line"
+        )
+    if posterior:
+        raise FitError(
+            f"{path}: --posterior is not available for global fits yet (use --profile NAME "
+            "for intervals beyond the standard errors)"
+        )
+    datasets, options = read_spec(path)
+    prof = companion_path(plot, "profile") if plot is not None and profile else None
+    _check_outputs(output, plot, overwrite, [prof] if prof else [])
+    result = fit_global(
+        datasets, **options, starts=starts, seed=seed, config=config, profile=profile
+    )
+    if output is not None:
+        _write_json(result, output, overwrite)
+    if plot is not None:
+        from jaxmi.plot import global_fit_figure, profile_figure
+
+        global_fit_figure(result, plot, overwrite=overwrite)
+        if prof is not None:
+            profile_figure(result, prof, overwrite=overwrite)
     return result
 
 

@@ -97,7 +97,7 @@ def profile(
     transform,
     evaluate,
     physical,
-    n_points: int,
+    real: np.ndarray,
     rtol: float,
     atol: float,
     max_steps: int,
@@ -115,7 +115,7 @@ def profile(
         transform: the fit's bound transform.
         evaluate: ``evaluate(p) -> (residuals, jacobian)``, the fit's compiled program.
         physical: z -> physical values (numpy).
-        n_points: real points (the residuals beyond are padding).
+        real: indices of the real points among the residuals (the others are padding).
         rtol, atol, max_steps: the solver's settings.
 
     Returns:
@@ -137,7 +137,7 @@ def profile(
             if len(z) > 1:
                 z, ok, _ = _solve(z, transform, held, rtol, atol, max_steps)
             p = physical(z)
-            r, jac = (np.asarray(a)[:n_points] for a in evaluate(jnp.asarray(p)))
+            r, jac = (np.asarray(a)[real] for a in evaluate(jnp.asarray(p)))
             if len(z) > 1:
                 ok = ok or _stationary(r, np.delete(jac, index, axis=1))
             else:
