@@ -49,7 +49,7 @@ def fit_file(
     several CSV files, shared and per-dataset parameters, the model): it runs
     :func:`jaxmi.fitting.joint.fit_global` and returns its
     :class:`~jaxmi.fitting.joint.GlobalFitResult`; the parameters and the model then come from
-    the spec only, and ``posterior`` is refused.
+    the spec only.
 
     The outputs are checked before the fit starts (:func:`jaxmi.outputs.check_output`): an
     existing file is replaced only if it is a jaxmi fit result (``output``) or a picture jaxmi
@@ -68,9 +68,13 @@ def fit_file(
                 "fix": fix,
                 "bounds": bounds,
                 "model": model,
-                "prior": prior,
             },
             posterior=posterior,
+            prior=prior,
+            chains=chains,
+            warmup=warmup,
+            draws=draws,
+            progress=progress,
             starts=starts,
             seed=seed,
             output=output,
@@ -117,37 +121,63 @@ def fit_file(
     return result
 
 
-def _fit_spec(path, *, given, posterior, starts, seed, output, plot, config, overwrite, profile):
+def _fit_spec(
+    path,
+    *,
+    given,
+    posterior,
+    prior,
+    chains,
+    warmup,
+    draws,
+    progress,
+    starts,
+    seed,
+    output,
+    plot,
+    config,
+    overwrite,
+    profile,
+):
     """A global fit from a TOML spec (:mod:`jaxmi.fitting.joint`): its data sets, shared and
     per-dataset parameters and model come from the spec, not from the arguments."""
     from jaxmi.fitting.joint import fit_global, read_spec
 
     named = [k for k, v in given.items() if v]
     if named:
-        option = {"model": "spin/texture", "prior": "prior"}.get(named[0], named[0])
+        option = {"model": "spin/texture"}.get(named[0], named[0])
         raise FitError(
             f"{path}: a global fit takes its {option} from the spec file (write it there), not "
             "from the command line"
         )
-    if posterior:
-        raise FitError(
-            f"{path}: --posterior is not available for global fits yet (use --profile NAME "
-            "for intervals beyond the standard errors)"
-        )
     datasets, options = read_spec(path)
     prof = companion_path(plot, "profile") if plot is not None and profile else None
-    _check_outputs(output, plot, overwrite, [prof] if prof else [])
+    corner = companion_path(plot, "corner") if plot is not None and posterior else None
+    _check_outputs(output, plot, overwrite, [x for x in (prof, corner) if x is not None])
     result = fit_global(
-        datasets, **options, starts=starts, seed=seed, config=config, profile=profile
+        datasets,
+        **options,
+        starts=starts,
+        seed=seed,
+        config=config,
+        profile=profile,
+        posterior=posterior,
+        prior=prior,
+        chains=chains,
+        warmup=warmup,
+        draws=draws,
+        progress=progress,
     )
     if output is not None:
         _write_json(result, output, overwrite)
     if plot is not None:
-        from jaxmi.plot import global_fit_figure, profile_figure
+        from jaxmi.plot import corner_figure, global_fit_figure, profile_figure
 
         global_fit_figure(result, plot, overwrite=overwrite)
         if prof is not None:
             profile_figure(result, prof, overwrite=overwrite)
+        if corner is not None:
+            corner_figure(result, corner, overwrite=overwrite)
     return result
 
 

@@ -42,6 +42,7 @@ from jaxmi import config as _config
 from jaxmi import outputs, units
 from jaxmi.config import Config
 from jaxmi.errors import FitError, FitWarning
+from jaxmi.fitting import posterior as _post
 from jaxmi.fitting.data import Data, _check_data, read_csv
 from jaxmi.fitting.parameters import (
     PARAMETERS,
@@ -158,6 +159,7 @@ class GlobalFitResult:
         profiles: profile-likelihood intervals of the entries named in ``profile=``.
         files: the data sets' files (None where given as arrays).
         own: per data set, the parameters it holds itself (its own free and fixed ones).
+        posterior: the NUTS draws over the fit vector (``posterior=True``), else None.
     """
 
     datasets: tuple
@@ -180,6 +182,7 @@ class GlobalFitResult:
     profiles: dict = dataclasses.field(default_factory=dict)
     files: tuple = ()
     own: tuple = ()
+    posterior: _post.Posterior | None = None
 
     def summary(self) -> str:
         """A printable table: the shared parameters, then one block per data set."""
@@ -226,6 +229,23 @@ class GlobalFitResult:
             lines.append(
                 f"  profile {name}: 68% [{side(lo68)}, {side(hi68)}], 95% [{side(lo95)}, "
                 f"{side(hi95)}] (chi^2 + 1, + 3.84; {len(prof.values)} refits)"
+            )
+        post = self.posterior
+        if post is not None:
+            lines.append(
+                f"  posterior {'':<{w - 8}} {'median':>12} {'68% interval':>27} "
+                f"{'95% interval':>27}"
+            )
+            for name in post.names:
+                q = post.quantiles[name]
+                lines.append(
+                    f"  {name:<{w}} {q['median']:>12.6g} [{q['q16']:>12.6g}, {q['q84']:>12.6g}]"
+                    f" [{q['q2.5']:>12.6g}, {q['q97.5']:>12.6g}]"
+                )
+            lines.append(
+                f"  posterior: NUTS, {post.chains} chains x {post.draws} draws ({post.warmup} "
+                f"warmup); max R-hat {max(post.rhat.values()):.4f}, min ESS "
+                f"{min(post.ess.values()):.0f}, {post.divergences} divergent"
             )
         for note in self.notes:
             lines.append(f"  note: {note}")
@@ -281,6 +301,8 @@ class GlobalFitResult:
             }
         if self.profiles:
             out["profile"] = {k: v.to_json() for k, v in self.profiles.items()}
+        if self.posterior is not None:
+            out["posterior"], out["diagnostics"] = self.posterior.to_json()
         return out
 
     def plot(self, path, **kwargs) -> None:
@@ -410,6 +432,12 @@ def fit_global(
     atol: float = 1e-7,
     max_steps: int = 200,
     profile: Sequence[str] | str | None = None,
+    posterior: bool = False,
+    prior: Mapping[str, tuple[float, float]] | None = None,
+    chains: int = _post.CHAINS,
+    warmup: int = _post.WARMUP,
+    draws: int = _post.DRAWS,
+    progress=None,
 ) -> GlobalFitResult:
     """Fit several data sets at once: ``free`` (with ``start``, ``fix``, ``bounds``) are shared
     by all of them, each :class:`Dataset`'s ``free`` are its own; the model is that of
@@ -417,7 +445,9 @@ def fit_global(
 
     Every data set gives G_err, or none does. Each data set's view (the shared and its own
     parameters) is checked as a single fit would be (names, identifiability refusals,
-    bounds); E0's default lower bound is that of all the data together.
+    bounds); E0's default lower bound is that of all the data together. ``profile``,
+    ``posterior``, ``prior``, ``chains``, ``warmup``, ``draws`` and ``progress`` are
+    :func:`jaxmi.fit`'s, over the fit vector's names (``mu0_meV[gate A]``).
 
     Returns:
         :class:`GlobalFitResult`.
@@ -511,6 +541,10 @@ def fit_global(
     if n_total <= k:
         raise FitError(f"{n_total} data point(s) for {k} free parameter(s): need at least {k + 1}")
     profiled = _as_free_names(profile, layout.free, "profile")
+    if posterior:
+        _post.check_settings(layout.free, prior, chains, warmup, draws)
+    elif prior:
+        raise FitError("a prior is for the posterior: give posterior=True with prior=")
     _optimistix()
     n_pad = PAD * -(-max(len(x.G) for x in datas) // PAD)
 
@@ -685,10 +719,38 @@ def fit_global(
                 max_steps,
             )
             notes.extend(profiles[name].problems())
+    post = None
+    if posterior:
+        z_hat = _to_unconstrained(theta, layout)
+        dpz = np.asarray(
+            jax.jvp(
+                lambda z: _to_physical(z, args.transform), (jnp.asarray(z_hat),), (jnp.ones(k),)
+            )[1]
+        )
+        post = _post.sample_posterior(
+            args,
+            z_hat,
+            cov / np.outer(dpz, dpz) if np.isfinite(err).all() else np.full((k, k), np.inf),
+            free=layout.free,
+            n_points=n_total,
+            weighted=weighted,
+            sigma_hat=math.sqrt(chi2_red),
+            config=config,
+            family=family,
+            prior=prior,
+            chains=chains,
+            warmup=warmup,
+            draws=draws,
+            seed=seed,
+            progress=progress,
+        )
+        notes.extend(post.problems())
     import warnings
 
     for note in notes:
-        if note.startswith(("not converged", "at a bound", "near-degenerate", "profile")):
+        if note.startswith(
+            ("not converged", "at a bound", "near-degenerate", "profile", "posterior")
+        ):
             warnings.warn(note, FitWarning, stacklevel=2)
     return GlobalFitResult(
         datasets=tuple(names),
@@ -714,6 +776,7 @@ def fit_global(
         profiles=profiles,
         files=tuple(d.file for d in datasets),
         own=tuple(tuple(_as_names_list(d.free)) + tuple(d.fix) for d in datasets),
+        posterior=post,
     )
 
 

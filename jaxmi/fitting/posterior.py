@@ -160,12 +160,24 @@ class Posterior:
         return post, diag
 
 
+def _problem_functions(args):
+    """The residuals and the residuals-and-Jacobian of the fit ``args`` belong to: a single
+    data set's (:mod:`jaxmi.fitting.problem`) or a global fit's stacked ones
+    (:mod:`jaxmi.fitting.joint`), told apart by the type of ``args`` (static under jit)."""
+    from jaxmi.fitting import joint
+
+    if isinstance(args, joint._JointArgs):
+        return joint._stacked_residuals, joint._stacked_residuals_and_jacobian
+    return _weighted_residuals, _residuals_and_jacobian
+
+
 @functools.partial(jax.custom_jvp, nondiff_argnums=(2, 3))
 def _half_chi2(p_free: Array, args: _Args, config: Config, family) -> Array:
     """chi^2 / 2 of the weighted residuals at the free physical parameters ``p_free`` (k,),
     differentiated by its own rule: ``d(chi^2/2) = (J^T r) . dp`` with ``r, J`` the fit's
     forward-mode residuals and Jacobian (no tangent for ``args``: the data are constants)."""
-    r = _weighted_residuals(p_free, args, config, family)
+    residuals, _ = _problem_functions(args)
+    r = residuals(p_free, args, config, family)
     return 0.5 * jnp.vdot(r, r)
 
 
@@ -173,7 +185,8 @@ def _half_chi2(p_free: Array, args: _Args, config: Config, family) -> Array:
 def _half_chi2_jvp(config, family, primals, tangents):
     p_free, args = primals
     dp = tangents[0]
-    r, jac = _residuals_and_jacobian(p_free, args, config=config, family=family)
+    _, residuals_and_jacobian = _problem_functions(args)
+    r, jac = residuals_and_jacobian(p_free, args, config=config, family=family)
     return 0.5 * jnp.vdot(r, r), jnp.vdot(jac.T @ r, dp)
 
 
@@ -193,7 +206,7 @@ def _log_density(
 ) -> Array:
     """log posterior (up to a constant) at whitened coordinates ``u`` (d,)."""
     z = target.z_hat + target.chol @ u
-    k = args.free_index.shape[0]
+    k = args.transform.kinds.shape[0]
     zp = z[:k]
     p = _to_physical(zp, args.transform)
     half = _half_chi2(p, args, config, family)
@@ -323,7 +336,8 @@ def sample_posterior(
     """NUTS draws of the free parameters around a least-squares optimum.
 
     Args:
-        args: the fit's traced inputs (:func:`jaxmi.fitting.problem._make_args`).
+        args: the fit's traced inputs (:func:`jaxmi.fitting.problem._make_args`, or a global
+            fit's :class:`jaxmi.fitting.joint._JointArgs`).
         z_hat: the optimum in the solver's unconstrained coordinates, shape (k,).
         cov_z: its linearised covariance in those coordinates, shape (k, k) (for an unweighted
             fit the one scaled by the residual variance).
