@@ -506,13 +506,10 @@ def _add_fit_command(sub) -> None:
         metavar="NAME=MEAN+-SD,...",
         help="normal priors for --posterior, e.g. E0_meV=10+-2",
     )
-    f.add_argument("--chains", type=_positive_int, default=4, metavar="N", help="chains (4)")
-    f.add_argument(
-        "--draws", type=_positive_int, default=1000, metavar="N", help="draws per chain (1000)"
-    )
-    f.add_argument(
-        "--warmup", type=_positive_int, default=500, metavar="N", help="warmup steps (500)"
-    )
+    # Defaults: jaxmi.fitting.posterior's CHAINS, DRAWS, WARMUP (4, 1000, 500).
+    f.add_argument("--chains", type=_positive_int, metavar="N", help="NUTS chains (4)")
+    f.add_argument("--draws", type=_positive_int, metavar="N", help="draws per chain (1000)")
+    f.add_argument("--warmup", type=_positive_int, metavar="N", help="warmup steps (500)")
     f.add_argument("-o", "--output", metavar="OUT.json", help="write the result as JSON")
     f.add_argument(
         "--plot",
@@ -661,9 +658,11 @@ def _fit(args) -> int:
             overwrite=args.overwrite,
             posterior=args.posterior,
             prior=prior,
-            chains=args.chains,
-            warmup=args.warmup,
-            draws=args.draws,
+            **{
+                k: getattr(args, k)
+                for k in ("chains", "warmup", "draws")
+                if getattr(args, k) is not None
+            },
             progress=_NutsBar() if args.posterior else None,
             profile=args.profile,
         )

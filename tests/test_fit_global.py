@@ -165,6 +165,7 @@ def test_bad_global_choices_are_refused():
         ([Dataset("a[1]", d)], {}, r"no brackets or commas"),
         ([Dataset("a", d, free=("J",))], {}, r"'a': J is shared \(top-level free\) and its own"),
         ([Dataset("a", d, free=("n",))], {"free": "J,E0_meV"}, r"dataset 'a': n and J cannot"),
+        ([Dataset("a", d, start={"J": 0.1})], {}, r"start of the shared parameter J belongs"),
     ]:
         with pytest.raises(FitError, match=message):
             fit_global(sets, **{"free": "J,E0_meV", "start": {"E0_meV": 9.0}, **kwargs})

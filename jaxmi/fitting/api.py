@@ -28,12 +28,11 @@ from jaxmi.fitting.parameters import (
 from jaxmi.fitting.problem import _make_args, _residuals_and_jacobian
 from jaxmi.fitting.result import FitResult, _notes
 from jaxmi.fitting.solve import (
-    _covariance,
+    _best_of_starts,
+    _linearised_errors,
     _null_direction,
     _optimistix,
     _prescale,
-    _solve,
-    _stationary,
 )
 from jaxmi.model import Model, PowerLaw
 
@@ -207,36 +206,18 @@ def fit(
                 "identifiability)"
             )
 
-    best = None
-    n_conv = 0
-    for i in range(starts):
+    def start_z(i):
         pi = p0 if i == 0 else physical(z0 + rng.normal(0.0, 0.7, k))
         pi = _prescale(prob, pi, jacobian_at(pi)[0], weight, data)
-        zi = _to_unconstrained(pi, prob)
-        z, ok, steps = _solve(zi, args.transform, evaluate, rtol, atol, max_steps)
-        p = physical(z)
-        r, jac = jacobian_at(p)
-        chi2 = float(r @ r)
-        # The solver's step test can stall on roundoff at the optimum (~1e-15 noise in the
-        # residuals); first-order optimality (MINPACK's gtol test: every Jacobian column
-        # orthogonal to the residual vector) is then the right verdict.
-        ok = (bool(ok) or _stationary(r, jac)) and math.isfinite(chi2)
-        n_conv += ok
-        key = (not ok, chi2 if math.isfinite(chi2) else math.inf)
-        if best is None or key < best[0]:
-            best = (key, p, r, jac, ok, int(steps))
-    _, p, r, jac, ok, steps = best
+        return _to_unconstrained(pi, prob)
 
+    p, r, jac, ok, steps, n_conv = _best_of_starts(
+        start_z, starts, args.transform, evaluate, jacobian_at, physical, rtol, atol, max_steps
+    )
     dof = n_points - k
     chi2 = float(r @ r)
     chi2_red = chi2 / dof
-    cov = _covariance(jac)
-    if not weighted:
-        cov = cov * chi2_red
-    with np.errstate(invalid="ignore"):
-        err = np.sqrt(np.diag(cov))
-        corr = cov / np.outer(err, err)
-    np.fill_diagonal(corr, 1.0)
+    cov, err, corr = _linearised_errors(jac, 1.0 if weighted else chi2_red)
 
     params_full = prob.values.copy()
     params_full[prob.free_index] = p

@@ -54,7 +54,12 @@ from jaxmi.fitting.parameters import (
 )
 from jaxmi.fitting.problem import PAD, _model
 from jaxmi.fitting.result import CORRELATION_WARN, FitResult, _json_float, _notes
-from jaxmi.fitting.solve import _covariance, _null_direction, _optimistix, _solve, _stationary
+from jaxmi.fitting.solve import (
+    _best_of_starts,
+    _linearised_errors,
+    _null_direction,
+    _optimistix,
+)
 from jaxmi.model import Model
 
 
@@ -485,6 +490,13 @@ def fit_global(
         both = [k for k in own if k in shared]
         if both:
             raise FitError(f"dataset {d.name!r}: {both[0]} is shared (top-level free) and its own")
+        for what, table in (("start", d.start), ("bounds", d.bounds)):
+            misplaced = [k for k in table if k in shared]
+            if misplaced:
+                raise FitError(
+                    f"dataset {d.name!r}: {what} of the shared parameter {misplaced[0]} belongs "
+                    "at the top level (one value for all data sets)"
+                )
         try:
             probs.append(
                 _problem(
@@ -600,27 +612,21 @@ def fit_global(
             f"these data sets: the model does not change along {combo}; fix one of them"
         )
     rng = np.random.default_rng(seed)
-    best, n_conv = None, 0
-    for i in range(starts):
-        zi = z0 if i == 0 else z0 + rng.normal(0.0, 0.7, k)
-        z, ok, steps = _solve(zi, args.transform, evaluate, rtol, atol, max_steps)
-        theta = physical(z)
-        r, jac = at(theta)
-        chi2 = float(r @ r)
-        ok = (bool(ok) or _stationary(r, jac)) and math.isfinite(chi2)
-        n_conv += ok
-        key = (not ok, chi2 if math.isfinite(chi2) else math.inf)
-        if best is None or key < best[0]:
-            best = (key, theta, r, jac, ok, int(steps))
-    _, theta, r, jac, ok, steps = best
+    theta, r, jac, ok, steps, n_conv = _best_of_starts(
+        lambda i: z0 if i == 0 else z0 + rng.normal(0.0, 0.7, k),
+        starts,
+        args.transform,
+        evaluate,
+        at,
+        physical,
+        rtol,
+        atol,
+        max_steps,
+    )
     chi2 = float(r @ r)
     dof = n_total - k
     chi2_red = chi2 / dof
-    cov = _covariance(jac) * (1.0 if weighted else chi2_red)
-    with np.errstate(invalid="ignore"):
-        err = np.sqrt(np.diag(cov))
-        corr = cov / np.outer(err, err)
-    np.fill_diagonal(corr, 1.0)
+    cov, err, corr = _linearised_errors(jac, 1.0 if weighted else chi2_red)
 
     # Per data set: its parameters, the errors of those it depends on, its chi^2.
     table = np.asarray(args.values).copy()

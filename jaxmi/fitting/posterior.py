@@ -370,6 +370,12 @@ def sample_posterior(
             "parameter the data do not determine); fix it or give it a prior"
         )
     z_hat = np.asarray(z_hat, float)
+    if not np.isfinite(z_hat).all():
+        at = ", ".join(n for n, z in zip(free, z_hat, strict=True) if not np.isfinite(z))
+        raise FitError(
+            f"posterior: the optimum sits exactly on a bound of {at} (no interior start for "
+            "the chains); widen the bounds or fix the parameter there"
+        )
     if not weighted:
         dof = max(n_points - k, 1)
         z_hat = np.append(z_hat, math.log(max(sigma_hat, 1e-300)))

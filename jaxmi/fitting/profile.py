@@ -18,6 +18,7 @@ import math
 import jax.numpy as jnp
 import numpy as np
 
+from jaxmi.errors import FitError
 from jaxmi.fitting.solve import _solve, _stationary
 
 #: chi^2 rises of the 68% and 95% intervals (one parameter: the chi^2 quantiles, 1 dof).
@@ -121,6 +122,11 @@ def profile(
     Returns:
         :class:`Profile`.
     """
+    if not np.isfinite(z_hat).all():
+        raise FitError(
+            f"profile of {name}: the optimum sits exactly on a bound (no interior point to "
+            "walk from); widen the bounds or fix the parameter there"
+        )
     mask = jnp.ones(len(z_hat)).at[index].set(0.0)
 
     def held(p):

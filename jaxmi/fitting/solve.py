@@ -5,6 +5,7 @@ start's amplitude prescale; identifiability and the covariance from the Jacobian
 from __future__ import annotations
 
 import functools
+import math
 from typing import NamedTuple
 
 import jax
@@ -109,6 +110,44 @@ def _solve(
             return np.asarray(z), bool(successful), step
         lin = _Linearised(*evaluate(p), p, transform)
     return np.asarray(z), False, max_steps
+
+
+def _best_of_starts(
+    start_z, starts: int, transform, evaluate, at, physical, rtol, atol, max_steps
+) -> tuple:
+    """Solve from each start and keep the best: converged before not, then the lower chi^2.
+
+    ``start_z(i)`` gives start i in the unconstrained coordinates, ``evaluate(p)`` the padded
+    residuals and Jacobian (for the solver), ``at(p)`` those of the real points (numpy),
+    ``physical(z)`` the parameters. A solve counts as converged when the solver says so or,
+    where its step test stalls on roundoff at the optimum (~1e-15 noise in the residuals), by
+    first-order optimality (MINPACK's gtol test: every Jacobian column orthogonal to the
+    residual vector). Returns (p, r, jac, converged, steps, number of converged starts)."""
+    best, n_conv = None, 0
+    for i in range(starts):
+        z, ok, steps = _solve(start_z(i), transform, evaluate, rtol, atol, max_steps)
+        p = physical(z)
+        r, jac = at(p)
+        chi2 = float(r @ r)
+        ok = (bool(ok) or _stationary(r, jac)) and math.isfinite(chi2)
+        n_conv += ok
+        key = (not ok, chi2 if math.isfinite(chi2) else math.inf)
+        if best is None or key < best[0]:
+            best = (key, p, r, jac, ok, int(steps))
+    _, p, r, jac, ok, steps = best
+    return p, r, jac, ok, steps, n_conv
+
+
+def _linearised_errors(jac: np.ndarray, scale: float) -> tuple[np.ndarray, ...]:
+    """Covariance ``scale (J^T J)^-1`` (scale: 1 with G_err, the residual variance without),
+    standard errors and correlation matrix (1 on the diagonal, NaN where an error is
+    infinite)."""
+    cov = _covariance(jac) * scale
+    with np.errstate(invalid="ignore"):
+        err = np.sqrt(np.diag(cov))
+        corr = cov / np.outer(err, err)
+    np.fill_diagonal(corr, 1.0)
+    return cov, err, corr
 
 
 def _stationary(r: np.ndarray, jac: np.ndarray, gtol: float = 1e-6) -> bool:
