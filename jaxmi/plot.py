@@ -1570,6 +1570,8 @@ def profile_result_figure(result):
     chi^2 over the others (points: the refits) against the held value, the 68% and 95% levels
     (1 and 3.84, dashed) with the intervals they cut, and the linearised parabola
     ((p - p_hat) / stderr)^2 (dotted) for comparison."""
+    from jaxmi.fitting.profile import DELTA_CHI2
+
     matplotlib, Figure = _matplotlib()
     profiles = result.profiles
     if not profiles:
@@ -1602,7 +1604,7 @@ def profile_result_figure(result):
                 label="linearised (stderr)",
             )
         top = max(6.0, 1.05 * min(float(prof.delta_chi2.max()), 12.0))
-        for key, level in (("68", 1.0), ("95", 3.841458820694124)):
+        for key, level in DELTA_CHI2.items():
             ax.axhline(level, color="0.5", lw=0.8, ls="--")
             lo, hi = prof.intervals[key]
             text = f"{key}%: [{'open' if lo is None else f'{lo:.4g}'}, " + (

@@ -229,49 +229,32 @@ def fit(
             texture=PowerLaw(params["texture_scale"], params["texture_exponent"])
         )
         description = fitted.describe()
-    profiles = {}
-    z_opt = _to_unconstrained(p, prob) if profiled else None
-    for name in profiled:
-        i = prob.free.index(name)
-        sd_z = float(err[i] / abs(dp_dz(z_opt)[i]))
-        profiles[name] = _profile.profile(
-            i,
-            name,
-            z_opt,
-            sd_z,
-            chi2,
-            1.0 if weighted else chi2_red,
-            args.transform,
-            evaluate,
-            physical,
-            np.arange(n_points),
-            rtol,
-            atol,
-            max_steps,
-        )
-        notes.extend(profiles[name].problems())
-    post = None
-    if posterior:
-        z_hat = _to_unconstrained(p, prob) if np.isfinite(err).all() else None
-        dpz = dp_dz(z_hat) if z_hat is not None else None
-        post = _post.sample_posterior(
-            args,
-            z_hat if z_hat is not None else np.zeros(k),
-            cov / np.outer(dpz, dpz) if dpz is not None else np.full((k, k), np.inf),
-            free=prob.free,
-            n_points=n_points,
-            weighted=weighted,
-            sigma_hat=math.sqrt(chi2_red),
-            config=config,
-            family=family,
-            prior=prior,
-            chains=chains,
-            warmup=warmup,
-            draws=draws,
-            seed=seed,
-            progress=progress,
-        )
-        notes.extend(post.problems())
+    profiles, post = _beyond_stderr(
+        args,
+        prob,
+        p,
+        err,
+        cov,
+        chi2,
+        weighted,
+        evaluate,
+        physical,
+        np.arange(n_points),
+        notes,
+        profiled=profiled,
+        config=config,
+        family=family,
+        rtol=rtol,
+        atol=atol,
+        max_steps=max_steps,
+        posterior=posterior,
+        prior=prior,
+        chains=chains,
+        warmup=warmup,
+        draws=draws,
+        seed=seed,
+        progress=progress,
+    )
     for note in notes:
         if note.startswith(
             (
@@ -311,6 +294,84 @@ def fit(
         posterior=post,
         profiles=profiles,
     )
+
+
+def _beyond_stderr(
+    args,
+    prob,
+    p,
+    err,
+    cov,
+    chi2,
+    weighted,
+    evaluate,
+    physical,
+    real,
+    notes,
+    *,
+    profiled,
+    config,
+    family,
+    rtol,
+    atol,
+    max_steps,
+    posterior,
+    prior,
+    chains,
+    warmup,
+    draws,
+    seed,
+    progress,
+):
+    """The profiles of ``profiled`` and, with ``posterior``, the NUTS draws, at the optimum ``p``
+    of a single or a global fit (``prob``: its free names and bound transform; ``real``: the
+    indices of the real points among the residuals); their notes are appended to ``notes``.
+    Returns (profiles, posterior or None)."""
+    k = len(prob.free)
+    dof = len(real) - k
+    chi2_red = chi2 / dof
+    z_opt = _to_unconstrained(p, prob)
+    dpz = np.asarray(_dphysical_dz_jit(jnp.asarray(z_opt), args.transform))
+    profiles = {}
+    for name in profiled:
+        i = prob.free.index(name)
+        profiles[name] = _profile.profile(
+            i,
+            name,
+            z_opt,
+            float(err[i] / abs(dpz[i])),
+            chi2,
+            1.0 if weighted else chi2_red,
+            args.transform,
+            evaluate,
+            physical,
+            real,
+            rtol,
+            atol,
+            max_steps,
+        )
+        notes.extend(profiles[name].problems())
+    post = None
+    if posterior:
+        post = _post.sample_posterior(
+            args,
+            z_opt,
+            cov / np.outer(dpz, dpz) if np.isfinite(err).all() else np.full((k, k), np.inf),
+            free=prob.free,
+            n_points=len(real),
+            weighted=weighted,
+            sigma_hat=math.sqrt(chi2_red),
+            config=config,
+            family=family,
+            prior=prior,
+            chains=chains,
+            warmup=warmup,
+            draws=draws,
+            seed=seed,
+            progress=progress,
+        )
+        notes.extend(post.problems())
+    return profiles, post
 
 
 def _as_free_names(names, free: tuple, what: str) -> tuple[str, ...]:

@@ -46,9 +46,9 @@ from jaxmi.fitting import posterior as _post
 from jaxmi.fitting.data import Data, _check_data, read_csv
 from jaxmi.fitting.parameters import (
     PARAMETERS,
+    _dphysical_dz_jit,
     _physical_jit,
     _problem,
-    _to_physical,
     _to_unconstrained,
     _Transform,
 )
@@ -225,33 +225,16 @@ class GlobalFitResult:
             lines.append(
                 "  correlation > 0.9: " + ", ".join(f"{a} ~ {b} {c:+.4f}" for a, b, c in strong)
             )
-        for name, prof in self.profiles.items():
-
-            def side(x):
-                return "open" if x is None else f"{x:.6g}"
-
-            (lo68, hi68), (lo95, hi95) = prof.intervals["68"], prof.intervals["95"]
-            lines.append(
-                f"  profile {name}: 68% [{side(lo68)}, {side(hi68)}], 95% [{side(lo95)}, "
-                f"{side(hi95)}] (chi^2 + 1, + 3.84; {len(prof.values)} refits)"
-            )
+        for prof in self.profiles.values():
+            lines.append("  " + prof.line())
         post = self.posterior
         if post is not None:
             lines.append(
                 f"  posterior {'':<{w - 8}} {'median':>12} {'68% interval':>27} "
                 f"{'95% interval':>27}"
             )
-            for name in post.names:
-                q = post.quantiles[name]
-                lines.append(
-                    f"  {name:<{w}} {q['median']:>12.6g} [{q['q16']:>12.6g}, {q['q84']:>12.6g}]"
-                    f" [{q['q2.5']:>12.6g}, {q['q97.5']:>12.6g}]"
-                )
-            lines.append(
-                f"  posterior: NUTS, {post.chains} chains x {post.draws} draws ({post.warmup} "
-                f"warmup); max R-hat {max(post.rhat.values()):.4f}, min ESS "
-                f"{min(post.ess.values()):.0f}, {post.divergences} divergent"
-            )
+            lines += [f"  {name:<{w}} {post.intervals(name)}" for name in post.names]
+            lines.append("  " + post.line())
         for note in self.notes:
             lines.append(f"  note: {note}")
         return "\n".join(lines)
@@ -460,8 +443,7 @@ def fit_global(
     Raises:
         FitError: bad data sets or parameter choices, one line.
     """
-    from jaxmi.fitting.api import _as_free_names
-    from jaxmi.fitting.profile import profile as _profile
+    from jaxmi.fitting.api import _as_free_names, _beyond_stderr
 
     config = _config.check_config(config)
     if not datasets:
@@ -599,9 +581,7 @@ def fit_global(
 
     p0 = np.array(p0)
     z0 = _to_unconstrained(p0, layout)
-    dp0 = np.asarray(
-        jax.jvp(lambda z: _to_physical(z, args.transform), (jnp.asarray(z0),), (jnp.ones(k),))[1]
-    )
+    dp0 = np.asarray(_dphysical_dz_jit(jnp.asarray(z0), args.transform))
     null = _null_direction(at(p0)[1], dp0)
     if null is not None:
         combo = " ".join(
@@ -699,58 +679,32 @@ def fit_global(
         notes.append(
             "no G_err: residuals unweighted; standard errors scaled by the residual variance"
         )
-    profiles = {}
-    if profiled:
-        z_opt = _to_unconstrained(theta, layout)
-        dpz = np.asarray(
-            jax.jvp(
-                lambda z: _to_physical(z, args.transform), (jnp.asarray(z_opt),), (jnp.ones(k),)
-            )[1]
-        )
-        for name in profiled:
-            i = layout.free.index(name)
-            profiles[name] = _profile(
-                i,
-                name,
-                z_opt,
-                float(err[i] / abs(dpz[i])),
-                chi2,
-                1.0 if weighted else chi2_red,
-                args.transform,
-                evaluate,
-                physical,
-                real,
-                rtol,
-                atol,
-                max_steps,
-            )
-            notes.extend(profiles[name].problems())
-    post = None
-    if posterior:
-        z_hat = _to_unconstrained(theta, layout)
-        dpz = np.asarray(
-            jax.jvp(
-                lambda z: _to_physical(z, args.transform), (jnp.asarray(z_hat),), (jnp.ones(k),)
-            )[1]
-        )
-        post = _post.sample_posterior(
-            args,
-            z_hat,
-            cov / np.outer(dpz, dpz) if np.isfinite(err).all() else np.full((k, k), np.inf),
-            free=layout.free,
-            n_points=n_total,
-            weighted=weighted,
-            sigma_hat=math.sqrt(chi2_red),
-            config=config,
-            family=family,
-            prior=prior,
-            chains=chains,
-            warmup=warmup,
-            draws=draws,
-            seed=seed,
-            progress=progress,
-        )
-        notes.extend(post.problems())
+    profiles, post = _beyond_stderr(
+        args,
+        layout,
+        theta,
+        err,
+        cov,
+        chi2,
+        weighted,
+        evaluate,
+        physical,
+        real,
+        notes,
+        profiled=profiled,
+        config=config,
+        family=family,
+        rtol=rtol,
+        atol=atol,
+        max_steps=max_steps,
+        posterior=posterior,
+        prior=prior,
+        chains=chains,
+        warmup=warmup,
+        draws=draws,
+        seed=seed,
+        progress=progress,
+    )
     import warnings
 
     for note in notes:

@@ -140,6 +140,23 @@ class Posterior:
             )
         return out
 
+    def intervals(self, name: str) -> str:
+        """``median [q16, q84] [q2.5, q97.5]`` of ``name``, aligned for the table."""
+        q = self.quantiles[name]
+        return (
+            f"{q['median']:>12.6g} [{q['q16']:>12.6g}, {q['q84']:>12.6g}]"
+            f" [{q['q2.5']:>12.6g}, {q['q97.5']:>12.6g}]"
+        )
+
+    def line(self) -> str:
+        """The table's line of the sampler, its diagnostics and the prior."""
+        return (
+            f"posterior: NUTS, {self.chains} chains x {self.draws} draws ({self.warmup} "
+            f"warmup); max R-hat {max(self.rhat.values()):.4f}, min ESS "
+            f"{min(self.ess.values()):.0f}, {self.divergences} divergent; prior flat within "
+            "the bounds" + "".join(f", {k} ~ N({m:g}, {sd:g})" for k, (m, sd) in self.prior.items())
+        )
+
     def to_json(self) -> tuple[dict, dict]:
         """The ``"posterior"`` and ``"diagnostics"`` entries of the fit's JSON document."""
 
@@ -363,18 +380,18 @@ def sample_posterior(
     t0 = time.perf_counter()
     prior, mean, inv_sd = check_settings(free, prior, chains, warmup, draws)
     k = len(free)
-    cov = np.array(cov_z, float)
-    if not np.isfinite(cov).all():
-        raise FitError(
-            "posterior: the linearised covariance at the optimum is not finite (a free "
-            "parameter the data do not determine); fix it or give it a prior"
-        )
     z_hat = np.asarray(z_hat, float)
     if not np.isfinite(z_hat).all():
         at = ", ".join(n for n, z in zip(free, z_hat, strict=True) if not np.isfinite(z))
         raise FitError(
             f"posterior: the optimum sits exactly on a bound of {at} (no interior start for "
             "the chains); widen the bounds or fix the parameter there"
+        )
+    cov = np.array(cov_z, float)
+    if not np.isfinite(cov).all():
+        raise FitError(
+            "posterior: the linearised covariance at the optimum is not finite (a free "
+            "parameter the data do not determine); fix it or give it a prior"
         )
     if not weighted:
         dof = max(n_points - k, 1)

@@ -63,6 +63,18 @@ class Profile:
             "converged": bool(self.converged),
         }
 
+    def line(self) -> str:
+        """The table's line: ``profile NAME: 68% [lo, hi], 95% [lo, hi] (...)``."""
+
+        def side(x):
+            return "open" if x is None else f"{x:.6g}"
+
+        (lo68, hi68), (lo95, hi95) = self.intervals["68"], self.intervals["95"]
+        return (
+            f"profile {self.name}: 68% [{side(lo68)}, {side(hi68)}], 95% [{side(lo95)}, "
+            f"{side(hi95)}] (chi^2 + 1, + 3.84; {len(self.values)} refits)"
+        )
+
     def problems(self) -> list[str]:
         """Notes: open sides and failed refits."""
         out = []

@@ -194,23 +194,15 @@ class FitResult:
         if post is not None:
             head += f"  {'median':>12} {'68% interval':>27} {'95% interval':>27}"
         lines.append(head)
-
-        def intervals(name):
-            q = post.quantiles[name]
-            return (
-                f"  {q['median']:>12.6g} [{q['q16']:>12.6g}, {q['q84']:>12.6g}]"
-                f" [{q['q2.5']:>12.6g}, {q['q97.5']:>12.6g}]"
-            )
-
         for name, value in self.params.items():
             if name in self.stderr:
                 line = f"  {name:<{w}} {value:>14.6g} {self.stderr[name]:>12.3g}"
-                lines.append(line + (intervals(name) if post is not None else ""))
+                lines.append(line + ("  " + post.intervals(name) if post is not None else ""))
             else:
                 lines.append(f"  {name:<{w}} {value:>14.6g} {'fixed':>12}")
         if post is not None and NOISE in post.names:
             sigma = math.sqrt(self.chi2_reduced)
-            lines.append(f"  {NOISE:<{w}} {sigma:>14.6g} {'':>12}" + intervals(NOISE))
+            lines.append(f"  {NOISE:<{w}} {sigma:>14.6g} {'':>12}" + "  " + post.intervals(NOISE))
         what = "chi2_reduced" if self.weighted else "residual variance (e^2/h)^2"
         lines.append(
             f"  {what} = {self.chi2_reduced:.4g} (dof {self.dof}); converged: "
@@ -225,26 +217,10 @@ class FitResult:
                 lines.append(
                     f"  {a:<{w}}" + "".join(f" {self.correlation[a][b]:>{c}.4f}" for b in self.free)
                 )
-        for name, prof in self.profiles.items():
-
-            def side(x):
-                return "open" if x is None else f"{x:.6g}"
-
-            lo68, hi68 = prof.intervals["68"]
-            lo95, hi95 = prof.intervals["95"]
-            lines.append(
-                f"  profile {name}: 68% [{side(lo68)}, {side(hi68)}], 95% [{side(lo95)}, "
-                f"{side(hi95)}] (chi^2 + 1, + 3.84; {len(prof.values)} refits)"
-            )
+        for prof in self.profiles.values():
+            lines.append("  " + prof.line())
         if post is not None:
-            worst_r = max(post.rhat.values())
-            least_e = min(post.ess.values())
-            lines.append(
-                f"  posterior: NUTS, {post.chains} chains x {post.draws} draws ({post.warmup} "
-                f"warmup); max R-hat {worst_r:.4f}, min ESS {least_e:.0f}, "
-                f"{post.divergences} divergent; prior flat within the bounds"
-                + "".join(f", {k} ~ N({m:g}, {sd:g})" for k, (m, sd) in post.prior.items())
-            )
+            lines.append("  " + post.line())
         for note in self.notes:
             lines.append(f"  note: {note}")
         return "\n".join(lines)
